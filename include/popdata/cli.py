@@ -1,0 +1,262 @@
+"""``popdata``: the one command-line entry point of the platform.
+
+    popdata generate --persons N --seed S --out DIR   a synthetic county and its ground truth
+    popdata run --landing DIR --outbox DIR            every pending drop, through the Airflow DAGs
+    popdata status                                    the ledger and the last DAG runs at a glance
+    popdata db upgrade|url|stop                       the warehouse schema and the embedded server
+    popdata services start|stop|status                Airflow's api-server, scheduler, dag-processor, triggerer
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import click
+
+from popdata.config.settings import load_settings
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """popdata: county population records from every agency in one warehouse."""
+
+
+# --- generate -----------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--persons", type=click.IntRange(min=100), default=10_000, show_default=True, help="true population")
+@click.option("--seed", type=int, default=2014, show_default=True, help="random seed (same seed, same files)")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="output folder (landing/ and truth/)")
+@click.option("--clean/--no-clean", default=False, help="produce files without injected defects")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="show a progress bar")
+def generate(persons: int, seed: int, out: Path, clean: bool, progress: bool) -> None:
+    """Generate a synthetic county: every agency's extracts in the contract's formats, plus ground truth."""
+    from popdata.generate import DefectRates, generate_county
+
+    result = generate_county(
+        out, persons=persons, seed=seed, rates=DefectRates.none() if clean else None, progress=progress
+    )
+    click.echo(
+        f"generated {result.persons} persons (seed {result.seed}) in {result.seconds:.1f}s: "
+        f"{result.files} files under {out / 'landing'}, ground truth under {out / 'truth'}"
+    )
+    for feed, count in sorted(result.rows_by_feed.items()):
+        click.echo(f"  {feed:<28}{count:>10} rows")
+
+
+# --- run ------------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--landing", type=click.Path(path_type=Path, file_okay=False), required=True, help="drop zone")
+@click.option("--outbox", type=click.Path(path_type=Path, file_okay=False), required=True, help="receipts go here")
+@click.option("--as-of", "as_of", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="reference date (default: the latest extract date among the files)")
+@click.option("--quiet-seconds", type=float, default=None,
+              help="quiet period for files without a manifest (default POPDATA_QUIET_SECONDS or 60)")
+def run(landing: Path, outbox: Path, as_of: object, quiet_seconds: float | None) -> None:
+    """Process every pending drop in LANDING end to end through the Airflow DAGs, then print a summary.
+
+    Exits 1 when a DAG run failed. Files already processed (same path, same bytes) are not processed again.
+    """
+    from popdata import runner
+    from popdata.warehouse import db
+
+    settings = load_settings()
+    as_of_date: date | None = as_of.date() if as_of is not None else None  # type: ignore[attr-defined]
+    report = runner.run(settings, landing=landing, outbox=outbox, as_of=as_of_date, quiet_seconds=quiet_seconds)
+    click.echo("")
+    click.echo(runner.summary(db.get_engine(settings), report))
+    click.echo(f"receipts: {outbox.resolve()}/<agency>/receipts/")
+    click.echo(f"warehouse: {_display_url(db.warehouse_url(settings))}")
+    if report.failed:
+        click.echo(f"FAILED DAG runs: {', '.join(report.failed)}", err=True)
+        sys.exit(1)
+
+
+def _display_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+# --- status -----------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--limit", type=int, default=10, show_default=True, help="how many recent files and DAG runs")
+def status(limit: int) -> None:
+    """The file ledger and the last DAG runs at a glance."""
+    import sqlalchemy as sa
+
+    from popdata import runner
+    from popdata.warehouse import db, migrate
+
+    settings = load_settings()
+    engine = db.get_engine(settings)
+    click.echo(f"warehouse: {_display_url(db.warehouse_url(settings))} (schema {migrate.current_revision(engine)})")
+    if migrate.current_revision(engine) is None:
+        click.echo("the warehouse is empty: run `popdata db upgrade` or `popdata run`")
+        return
+    click.echo(runner.summary(engine))
+    with engine.connect() as conn:
+        recent = conn.execute(
+            sa.text(
+                "SELECT file_id, feed, file_name, status, stage, rows_read, rows_loaded, rows_rejected, received_at"
+                " FROM audit.file_ledger ORDER BY file_id DESC LIMIT :n"
+            ),
+            {"n": limit},
+        ).all()
+    if recent:
+        click.echo("\nrecent files:")
+        for r in recent:
+            click.echo(
+                f"  #{r.file_id:<5}{r.feed:<22}{r.file_name:<42}{(r.status or r.stage):<24}"
+                f"read={r.rows_read} loaded={r.rows_loaded} rejected={r.rows_rejected}"
+            )
+    try:
+        airflow = sa.create_engine(db.airflow_metadata_url(settings))
+        with airflow.connect() as conn:
+            runs = conn.execute(
+                sa.text(
+                    "SELECT dag_id, run_id, state, logical_date, end_date FROM dag_run"
+                    " ORDER BY coalesce(end_date, start_date) DESC NULLS LAST LIMIT :n"
+                ),
+                {"n": limit},
+            ).all()
+        airflow.dispose()
+    except sa.exc.SQLAlchemyError:
+        runs = []
+    click.echo("\nlast DAG runs:" if runs else "\nno DAG runs recorded yet")
+    for r in runs:
+        click.echo(f"  {r.dag_id:<40}{r.state:<10}logical {r.logical_date}  ended {r.end_date}")
+
+
+# --- db -------------------------------------------------------------------------------------------
+
+
+@main.group(name="db")
+def db_group() -> None:
+    """The warehouse schema (Alembic) and the embedded PostgreSQL server."""
+
+
+@db_group.command()
+def upgrade() -> None:
+    """Create or upgrade the warehouse schemas to the newest migration."""
+    from popdata.warehouse import db, migrate
+
+    engine = db.get_engine()
+    click.echo(f"warehouse at revision {migrate.upgrade(engine)}")
+
+
+@db_group.command()
+def url() -> None:
+    """Print the warehouse URL (starting the embedded server when it is the default)."""
+    from popdata.warehouse import db
+
+    click.echo(db.warehouse_url())
+
+
+@db_group.command()
+def stop() -> None:
+    """Stop the embedded PostgreSQL server (the data stays under var/pg)."""
+    from popdata.warehouse import db
+
+    click.echo("embedded PostgreSQL stopped" if db.stop_embedded(load_settings()) else "embedded PostgreSQL was not running")
+
+
+# --- services ---------------------------------------------------------------------------------------
+
+SERVICES = {
+    "api-server": ["api-server", "--port", "8080"],
+    "scheduler": ["scheduler"],
+    "dag-processor": ["dag-processor"],
+    "triggerer": ["triggerer"],
+}
+
+
+@main.group()
+def services() -> None:
+    """Airflow's own services on the project's database, so the UI at http://localhost:8080 shows the runs."""
+
+
+def _pid_file(name: str) -> Path:
+    return load_settings().var / "run" / f"airflow-{name}.pid"
+
+
+def _running(pid_file: Path) -> int | None:
+    if not pid_file.exists():
+        return None
+    try:
+        pid = int(pid_file.read_text().strip())
+        os.kill(pid, 0)
+    except (ValueError, ProcessLookupError, PermissionError):
+        return None
+    return pid
+
+
+@services.command()
+def start() -> None:
+    """Start api-server, scheduler, dag-processor and triggerer in the background (logs in var/logs)."""
+    from popdata import runner
+    from popdata.warehouse import db, migrate
+
+    settings = load_settings()
+    migrate.upgrade(db.get_engine(settings))
+    runner.prepare_airflow(settings)
+    logs = settings.var / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    for name, args in SERVICES.items():
+        pid_file = _pid_file(name)
+        if _running(pid_file):
+            click.echo(f"{name} already running")
+            continue
+        pid_file.parent.mkdir(parents=True, exist_ok=True)
+        with (logs / f"{name}.log").open("ab") as log_file:
+            process = subprocess.Popen(
+                [airflow, *args], stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True, env=os.environ
+            )
+        pid_file.write_text(str(process.pid))
+        click.echo(f"started {name} (pid {process.pid}, log {logs / (name + '.log')})")
+    click.echo("Airflow UI: http://localhost:8080  (user admin; password in "
+               f"{settings.airflow_home / 'simple_auth_manager_passwords.json.generated'})")
+
+
+@services.command(name="stop")
+def stop_services() -> None:
+    """Stop the Airflow services started by `popdata services start`."""
+    for name in SERVICES:
+        pid_file = _pid_file(name)
+        pid = _running(pid_file)
+        if pid is None:
+            pid_file.unlink(missing_ok=True)
+            continue
+        os.killpg(pid, signal.SIGTERM)
+        for _ in range(50):
+            if _running(pid_file) is None:
+                break
+            time.sleep(0.2)
+        else:
+            os.killpg(pid, signal.SIGKILL)
+        pid_file.unlink(missing_ok=True)
+        click.echo(f"stopped {name}")
+
+
+@services.command(name="status")
+def services_status() -> None:
+    """Which Airflow services are running."""
+    for name in SERVICES:
+        pid = _running(_pid_file(name))
+        click.echo(f"{name:<14}{'running (pid ' + str(pid) + ')' if pid else 'stopped'}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,179 @@
+"""Feed contracts as data: one YAML per feed, loaded into frozen, validated models.
+
+Each file ``include/popdata/contracts/feeds/<agency>__<feed>.yaml`` describes one
+agency extract of ``AGENCY_EXTRACTS.md`` section 3: its headers and their
+synonyms, which columns are required (a file without them is quarantined), the
+value type of each column, the source key and how the feed is published. Code
+reads these models; names, headers and rules live only in the YAML.
+
+A broken YAML fails at load time with a message naming the file and the field.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+FEEDS_DIR = Path(__file__).resolve().parent.parent / "contracts" / "feeds"
+
+AGENCIES = ("health", "police", "fp", "stats")
+
+ColumnType = Literal[
+    "id_number",  # 公民身份号码, GB 11643: normalised, check character verified, marked invalid (never fixed)
+    "name",  # a person's name: Simplified canonical form, original kept in <col>_sent
+    "text",  # free text (addresses, facility names): Simplified canonical form
+    "code",  # a short code or label from a vocabulary (kept as sent, cleaned)
+    "sex",  # GB/T 2261.1 code '1','2','0','9'
+    "date",
+    "datetime",  # a date that may carry a time (birth certificates)
+    "region",  # 统计用区划代码, or a name resolved against stats/regions
+    "int",
+    "birth_order",  # 胎次: 1, 2, 第二胎, 二孩 …
+    "money",  # yuan
+]
+
+_IDENT = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
+
+
+class Column(BaseModel):
+    """One logical column of a feed and the headers agencies use for it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(description="snake_case name in the warehouse")
+    headers: tuple[str, ...] = Field(min_length=1, description="Chinese headers and synonyms")
+    type: ColumnType
+    required: bool = False
+    comment: str = Field(default="", description="Chinese and English description for COMMENT ON COLUMN")
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_identifier(cls, value: str) -> str:
+        if not _IDENT.match(value):
+            raise ValueError(f"column name {value!r} must be snake_case ([a-z][a-z0-9_]*)")
+        return value
+
+
+class Feed(BaseModel):
+    """One agency feed: the contract of its files, in data."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    agency: Literal["health", "police", "fp", "stats"]
+    feed: str
+    title_zh: str
+    kind: Literal["snapshot", "incremental", "reference"] = Field(
+        description="snapshot: each file is the whole population; incremental: new and corrected records"
+    )
+    key: tuple[str, ...] = Field(min_length=1, description="source key columns")
+    formats: tuple[Literal["csv", "xlsx"], ...] = ("csv",)
+    encodings: tuple[str, ...] = Field(default=("utf-8",), description="expected encodings, a hint only")
+    schedule: str | None = Field(default="*/10 * * * *", description="cron for the scheduled DAG")
+    suite: str | None = Field(default=None, description="file name of the GX suite in expectations/")
+    publishes: tuple[str, ...] = Field(default=(), description="mart tables refreshed when a file publishes")
+    columns: tuple[Column, ...] = Field(min_length=1)
+
+    @field_validator("feed")
+    @classmethod
+    def _feed_is_identifier(cls, value: str) -> str:
+        if not _IDENT.match(value):
+            raise ValueError(f"feed name {value!r} must be snake_case")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Feed:
+        names = [c.name for c in self.columns]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate column names: {duplicates}")
+        missing = [k for k in self.key if k not in names]
+        if missing:
+            raise ValueError(f"key columns {missing} are not among the columns")
+        seen: dict[str, str] = {}
+        for column in self.columns:
+            for header in column.headers:
+                normal = normalise_header(header)
+                if normal in seen:
+                    raise ValueError(f"header {header!r} is used by both {seen[normal]} and {column.name}")
+                seen[normal] = column.name
+        return self
+
+    @property
+    def feed_id(self) -> str:
+        """``<agency>__<feed>``: the DAG id suffix and the config file stem."""
+        return f"{self.agency}__{self.feed}"
+
+    @property
+    def dag_id(self) -> str:
+        """Id of this feed's ingest DAG."""
+        return f"ingest__{self.feed_id}"
+
+    @property
+    def required_columns(self) -> tuple[Column, ...]:
+        """Columns whose absence quarantines a file."""
+        return tuple(c for c in self.columns if c.required)
+
+    def column(self, name: str) -> Column:
+        """The column called ``name``."""
+        for column in self.columns:
+            if column.name == name:
+                return column
+        raise KeyError(name)
+
+    def header_map(self) -> dict[str, str]:
+        """Normalised header → column name, for every synonym."""
+        return {normalise_header(h): c.name for c in self.columns for h in c.headers}
+
+
+def normalise_header(header: str) -> str:
+    """Header comparison form: NFKC, no spaces, ASCII parentheses (``出生体重（克）`` = ``出生体重(克)``)."""
+    import unicodedata
+
+    text = unicodedata.normalize("NFKC", header).replace("\ufeff", "")
+    return "".join(text.split()).lower()
+
+
+class FeedConfigError(ValueError):
+    """A feed YAML is missing, unreadable or invalid."""
+
+
+def load_feed_file(path: Path) -> Feed:
+    """Load and validate one feed YAML; the error names the file and the bad field."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise FeedConfigError(f"{path}: cannot read feed config: {exc}") from exc
+    if not isinstance(data, dict):
+        raise FeedConfigError(f"{path}: a feed config must be a mapping, got {type(data).__name__}")
+    try:
+        feed = Feed.model_validate(data)
+    except ValidationError as exc:
+        raise FeedConfigError(f"{path}: invalid feed config:\n{exc}") from exc
+    if path.stem != feed.feed_id:
+        raise FeedConfigError(f"{path}: file must be named {feed.feed_id}.yaml")
+    return feed
+
+
+def load_feeds(directory: Path = FEEDS_DIR) -> tuple[Feed, ...]:
+    """All feed configs in ``directory``, sorted by feed id."""
+    return tuple(load_feed_file(p) for p in sorted(directory.glob("*.yaml")))
+
+
+@lru_cache(maxsize=1)
+def default_feeds() -> tuple[Feed, ...]:
+    """The feeds shipped with the package (cached)."""
+    return load_feeds(FEEDS_DIR)
+
+
+def feed_by_id(feed_id: str, feeds: Iterable[Feed] | None = None) -> Feed:
+    """Look a feed up by ``<agency>__<feed>``."""
+    for feed in feeds if feeds is not None else default_feeds():
+        if feed.feed_id == feed_id:
+            return feed
+    raise KeyError(f"no feed config {feed_id!r}")

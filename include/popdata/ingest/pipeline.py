@@ -1,0 +1,426 @@
+"""The ingest path of one feed, as steps that take and return identifiers.
+
+``register`` → ``stage`` → ``validate`` → ``publish``: write, audit, publish.
+Each step is safe to re-run: it is keyed on the file's ledger row (itself keyed
+on the drop's path and sha256), looks at the stage the file reached, and does
+nothing twice. The Airflow DAGs call these functions; so do tests, without a
+scheduler.
+
+- **register** puts every complete drop in ``audit.file_ledger`` once.
+- **stage** decodes, normalises and COPYs the accepted rows into
+  ``staging.<feed>_<file_id>``; rejected rows and warnings go to ``audit``; a
+  file that cannot load is quarantined, a resend of loaded bytes is a duplicate.
+- **validate** runs the feed's Great Expectations suite in the database and
+  records ``audit.dq_results``; a failed critical expectation quarantines.
+- **publish** moves the rows to ``core``, refreshes the feed's marts and closes
+  the ledger row in one transaction, then writes the receipt.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from popdata.config.feeds import Feed, feed_by_id
+from popdata.config.settings import Settings
+from popdata.ingest import arrive, read, receipts, rows
+from popdata.normalize.codes import RegionResolver
+from popdata.warehouse import staging
+
+log = logging.getLogger(__name__)
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "warehouse" / "sql"
+DQ_CRITICAL_FAILED = "dq_critical_failed"
+IRREGULAR_NAME = "irregular_name"
+EXTRACT_DATE_UNKNOWN = "extract_date_unknown"
+FINAL_STAGES = ("published", "quarantined", "duplicate")
+
+
+@dataclass(frozen=True, slots=True)
+class Registered:
+    """Result of a look at the drop zone of one feed."""
+
+    file_ids: tuple[int, ...]
+    waiting: tuple[str, ...]
+
+
+# --- register ---------------------------------------------------------------------------------
+
+
+def register(engine: sa.Engine, feed: Feed, landing: Path, *, quiet_seconds: float, now: float) -> Registered:
+    """Register every complete drop of ``feed``; returns the ids of files that still need work."""
+    pending: list[int] = []
+    waiting: list[str] = []
+    for drop in arrive.find_drops(landing, feed, quiet_seconds=quiet_seconds, now=now):
+        if not drop.complete:
+            waiting.append(f"{drop.rel_path}: {drop.waiting_reason}")
+            continue
+        sha, size = arrive.sha256_of(drop.path)
+        manifest: dict[str, Any] | None = None
+        manifest_error: str | None = None
+        if drop.manifest_path is not None:
+            try:
+                manifest = arrive.read_manifest(drop.manifest_path)
+            except arrive.ManifestError as exc:
+                manifest_error = str(exc)
+        name = arrive.check_file_name(drop.path.name, feed.feed)
+        extract = (arrive.manifest_extract_date(manifest) if manifest else None) or name.extract_date
+        irregular = [] if name.regular else [IRREGULAR_NAME]
+        if extract is None:
+            irregular.append(EXTRACT_DATE_UNKNOWN)
+            extract = date.fromtimestamp(drop.path.stat().st_mtime)
+        with engine.begin() as conn:
+            row = conn.execute(
+                sa.text(
+                    """
+                    INSERT INTO audit.file_ledger (agency, feed, file_name, rel_path, sha256, size_bytes,
+                                                   extract_date, irregularities, manifest, quarantine_reason)
+                    VALUES (:agency, :feed, :file_name, :rel_path, :sha256, :size, :extract_date,
+                            :irregularities, CAST(:manifest AS jsonb), :manifest_error)
+                    ON CONFLICT (agency, feed, rel_path, sha256) DO NOTHING
+                    RETURNING file_id
+                    """
+                ),
+                {
+                    "agency": feed.agency,
+                    "feed": feed.feed,
+                    "file_name": drop.path.name,
+                    "rel_path": drop.rel_path,
+                    "sha256": sha,
+                    "size": size,
+                    "extract_date": extract,
+                    "irregularities": irregular,
+                    "manifest": json.dumps(manifest, ensure_ascii=False) if manifest is not None else None,
+                    "manifest_error": manifest_error,
+                },
+            ).first()
+            if row is None:
+                row = conn.execute(
+                    sa.text(
+                        "SELECT file_id FROM audit.file_ledger WHERE agency = :a AND feed = :f"
+                        " AND rel_path = :p AND sha256 = :s AND stage NOT IN :final"
+                    ).bindparams(sa.bindparam("final", expanding=True)),
+                    {"a": feed.agency, "f": feed.feed, "p": drop.rel_path, "s": sha, "final": FINAL_STAGES},
+                ).first()
+        if row is not None:
+            pending.append(int(row[0]))
+    return Registered(tuple(sorted(pending)), tuple(waiting))
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def ledger_row(conn: sa.Connection, file_id: int) -> dict[str, Any]:
+    """The ledger row of a file as a dict."""
+    row = conn.execute(sa.text("SELECT * FROM audit.file_ledger WHERE file_id = :id"), {"id": file_id}).mappings()
+    found = row.first()
+    if found is None:
+        raise KeyError(f"no file {file_id} in audit.file_ledger")
+    return dict(found)
+
+
+def _feed_of(ledger: dict[str, Any]) -> Feed:
+    return feed_by_id(f"{ledger['agency']}__{ledger['feed']}")
+
+
+def _expected_encoding(encoding: str, feed: Feed) -> bool:
+    families = {"utf-8-sig": "utf-8", "gbk": "gb18030", "xlsx": "xlsx"}
+    expected = {families.get(e, e) for e in feed.encodings}
+    if encoding == "xlsx":
+        return "xlsx" in feed.formats
+    return families.get(encoding, encoding) in expected
+
+
+def load_region_resolver(conn: sa.Connection) -> RegionResolver | None:
+    """A resolver over the latest published ``stats/regions`` reference, when there is one."""
+    found = conn.execute(
+        sa.text("SELECT code, name, level, parent_code FROM core.regions WHERE code IS NOT NULL")
+    ).all()
+    if not found:
+        return None
+    return RegionResolver([(r[0], r[1], r[2], r[3]) for r in found])
+
+
+# --- stage --------------------------------------------------------------------------------------
+
+
+def stage(engine: sa.Engine, settings: Settings, file_id: int, *, landing: Path, outbox: Path) -> str:
+    """Decode, normalise and COPY one file into staging; returns the stage it reached."""
+    with engine.connect() as conn:
+        ledger = ledger_row(conn, file_id)
+    if ledger["stage"] != "received":
+        return str(ledger["stage"])
+    feed = _feed_of(ledger)
+    with engine.begin() as conn:
+        loaded = conn.execute(
+            sa.text(
+                "SELECT file_id FROM audit.file_ledger WHERE agency = :a AND feed = :f AND sha256 = :s"
+                " AND status IN ('loaded', 'loaded_with_rejections') AND file_id <> :id"
+            ),
+            {"a": ledger["agency"], "f": ledger["feed"], "s": ledger["sha256"], "id": file_id},
+        ).first()
+        if loaded is not None:
+            conn.execute(
+                sa.text(
+                    "UPDATE audit.file_ledger SET status = 'duplicate', stage = 'duplicate', duplicate_of = :d,"
+                    " rows_read = 0, rows_loaded = 0, rows_rejected = 0 WHERE file_id = :id"
+                ),
+                {"d": loaded[0], "id": file_id},
+            )
+    if loaded is not None:
+        write_receipt(engine, file_id, outbox)
+        return "duplicate"
+
+    path = landing / ledger["rel_path"]
+    try:
+        table, normalised = _read_and_normalise(engine, feed, ledger, path, settings)
+    except read.FileRejected as exc:
+        quarantine(engine, file_id, exc.reason, exc.detail, outbox=outbox)
+        return "quarantined"
+
+    irregular = set(ledger["irregularities"]) | normalised.irregularities
+    if not _expected_encoding(table.encoding, feed):
+        irregular.add(read.ENCODING_UNEXPECTED)
+    staging.create_and_copy(engine, feed, file_id, normalised.columns)
+    with engine.begin() as conn:
+        _replace_issues(conn, file_id, normalised)
+        conn.execute(
+            sa.text(
+                """
+                UPDATE audit.file_ledger
+                SET stage = 'staged', encoding = :encoding, irregularities = :irregular,
+                    rows_read = :read, rows_loaded = :loaded, rows_rejected = :rejected, rows_warned = :warned
+                WHERE file_id = :id AND stage = 'received'
+                """
+            ),
+            {
+                "encoding": table.encoding,
+                "irregular": sorted(irregular),
+                "read": normalised.rows_read,
+                "loaded": normalised.rows_loaded,
+                "rejected": normalised.rows_rejected,
+                "warned": len({w.line_no for w in normalised.warnings}),
+                "id": file_id,
+            },
+        )
+    return "staged"
+
+
+def _read_and_normalise(
+    engine: sa.Engine, feed: Feed, ledger: dict[str, Any], path: Path, settings: Settings
+) -> tuple[read.RawTable, rows.NormalizedFile]:
+    manifest = ledger["manifest"]
+    if ledger["quarantine_reason"]:  # the manifest could not be read at registration
+        raise read.FileRejected(read.MANIFEST_UNREADABLE, ledger["quarantine_reason"])
+    if not path.is_file():
+        raise read.FileRejected(read.EMPTY, f"{ledger['rel_path']} is no longer in the landing folder")
+    if manifest is not None:
+        for key in ("agency", "feed"):
+            if manifest.get(key) not in (None, ledger[key]):
+                raise read.FileRejected(
+                    read.MANIFEST_FEED, f"manifest says {key}={manifest.get(key)!r}, folder says {ledger[key]!r}"
+                )
+        if manifest.get("sha256") and str(manifest["sha256"]).lower() != ledger["sha256"]:
+            raise read.FileRejected(read.MANIFEST_SHA256, f"manifest sha256 {manifest['sha256']} ≠ file sha256")
+    hint = manifest.get("encoding") if manifest else None
+    table = read.read_file(path, feed, encoding_hint=hint, max_bytes=settings.max_file_bytes)
+    if manifest is not None and manifest.get("rows") is not None:
+        try:
+            expected_rows = int(manifest["rows"])
+        except (TypeError, ValueError) as exc:
+            raise read.FileRejected(read.MANIFEST_ROWS, f"manifest rows {manifest['rows']!r} is not a number") from exc
+        if expected_rows != len(table.rows):
+            raise read.FileRejected(
+                read.MANIFEST_ROWS, f"manifest says {expected_rows} rows, the file has {len(table.rows)}"
+            )
+    with engine.connect() as conn:
+        resolver = load_region_resolver(conn) if any(c.type == "region" for c in feed.columns) else None
+    normalised = rows.normalise_table(table, feed, extract_date=ledger["extract_date"], resolver=resolver)
+    return table, normalised
+
+
+def _replace_issues(conn: sa.Connection, file_id: int, normalised: rows.NormalizedFile) -> None:
+    for table, issues in (("rejected_rows", normalised.rejected), ("row_warnings", normalised.warnings)):
+        conn.execute(sa.text(f"DELETE FROM audit.{table} WHERE file_id = :id"), {"id": file_id})
+        if issues:
+            conn.execute(
+                sa.text(
+                    f"INSERT INTO audit.{table} (file_id, line_no, column_name, reason_code, masked_value)"
+                    " VALUES (:file_id, :line_no, :column_name, :reason_code, :masked_value)"
+                ),
+                [
+                    {
+                        "file_id": file_id,
+                        "line_no": i.line_no,
+                        "column_name": i.column,
+                        "reason_code": i.reason,
+                        "masked_value": i.masked_value,
+                    }
+                    for i in issues
+                ],
+            )
+
+
+def quarantine(engine: sa.Engine, file_id: int, reason: str, detail: str, *, outbox: Path) -> None:
+    """Quarantine a file: nothing of it loads; the ledger and the receipt say why."""
+    with engine.begin() as conn:
+        ledger = ledger_row(conn, file_id)
+        staging.drop(conn, _feed_of(ledger), file_id)
+        conn.execute(
+            sa.text(
+                """
+                UPDATE audit.file_ledger
+                SET status = 'quarantined', stage = 'quarantined', quarantine_reason = :reason,
+                    rows_read = coalesce(rows_read, 0), rows_loaded = 0, rows_rejected = coalesce(rows_read, 0)
+                WHERE file_id = :id
+                """
+            ),
+            {"reason": f"{reason}: {detail}", "id": file_id},
+        )
+    log.warning("file %s quarantined: %s: %s", file_id, reason, detail)
+    write_receipt(engine, file_id, outbox)
+
+
+# --- validate -------------------------------------------------------------------------------------
+
+
+def validate(engine: sa.Engine, settings: Settings, file_id: int, *, outbox: Path) -> str:
+    """Validate a staged file with its feed's GX suite; returns the stage it reached."""
+    with engine.connect() as conn:
+        ledger = ledger_row(conn, file_id)
+    if ledger["stage"] != "staged":
+        return str(ledger["stage"])
+    feed = _feed_of(ledger)
+    failed_critical: list[str] = []
+    if feed.suite:
+        from popdata.quality.gx import validate_table
+
+        result = validate_table(
+            engine.url.render_as_string(hide_password=False),
+            "staging",
+            staging.staging_table(feed, file_id),
+            settings.expectations_dir / feed.suite,
+            run_name=f"file_{file_id}",
+        )
+        with engine.begin() as conn:
+            conn.execute(sa.text("DELETE FROM audit.dq_results WHERE file_id = :id"), {"id": file_id})
+            conn.execute(
+                sa.text(
+                    "INSERT INTO audit.dq_results (file_id, suite, expectation, column_name, success,"
+                    " unexpected_count, element_count, severity)"
+                    " VALUES (:file_id, :suite, :expectation, :column_name, :success, :unexpected_count,"
+                    " :element_count, :severity)"
+                ),
+                [
+                    {
+                        "file_id": file_id,
+                        "suite": result.suite,
+                        "expectation": o.expectation,
+                        "column_name": o.column_name,
+                        "success": o.success,
+                        "unexpected_count": o.unexpected_count,
+                        "element_count": o.element_count,
+                        "severity": o.severity,
+                    }
+                    for o in result.outcomes
+                ],
+            )
+        failed_critical = [
+            f"{o.expectation}({o.column_name or ''})" for o in result.outcomes if o.severity == "critical" and not o.success
+        ]
+    if failed_critical:
+        quarantine(engine, file_id, DQ_CRITICAL_FAILED, ", ".join(failed_critical), outbox=outbox)
+        return "quarantined"
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE audit.file_ledger SET stage = 'validated' WHERE file_id = :id AND stage = 'staged'"),
+            {"id": file_id},
+        )
+    return "validated"
+
+
+# --- publish --------------------------------------------------------------------------------------
+
+
+def publish(engine: sa.Engine, file_id: int, *, outbox: Path) -> str:
+    """Publish a validated file to core and its marts in one transaction, then write the receipt."""
+    with engine.connect() as conn:
+        ledger = ledger_row(conn, file_id)
+    if ledger["stage"] in FINAL_STAGES:
+        write_receipt(engine, file_id, outbox)  # a re-run rewrites the same receipt, nothing else
+        return str(ledger["stage"])
+    if ledger["stage"] != "validated":
+        raise RuntimeError(f"file {file_id} is at stage {ledger['stage']!r}; validate it before publishing")
+    feed = _feed_of(ledger)
+    table = staging.staging_table(feed, file_id)
+    names = [name for name, _ in rows.staging_columns(feed)]
+    column_list = ", ".join(f'"{n}"' for n in names)
+    paths = receipts.receipt_paths(outbox, ledger["agency"], ledger["file_name"], ledger["sha256"])
+    status = "loaded_with_rejections" if ledger["rows_rejected"] else "loaded"
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'DELETE FROM core."{feed.feed}_rows" WHERE file_id = :id'), {"id": file_id})
+        conn.execute(
+            sa.text(
+                f'INSERT INTO core."{feed.feed}_rows" (file_id, {column_list}) '
+                f'SELECT :id, {column_list} FROM staging."{table}"'
+            ),
+            {"id": file_id},
+        )
+        conn.execute(
+            sa.text(
+                "UPDATE audit.file_ledger SET status = :status, stage = 'published', published_at = :now,"
+                " receipt_path = :receipt WHERE file_id = :id"
+            ),
+            {"status": status, "now": datetime.now(UTC), "receipt": str(paths.json_path), "id": file_id},
+        )
+        for mart in feed.publishes:
+            refresh_mart(conn, mart, file_id)
+        staging.drop(conn, feed, file_id)
+    write_receipt(engine, file_id, outbox)
+    return "published"
+
+
+def refresh_mart(conn: sa.Connection, mart: str, file_id: int) -> None:
+    """Run ``sql/<mart>.sql`` (``mart.population`` → ``mart_population.sql``) for one file."""
+    script = (SQL_DIR / (mart.replace(".", "_") + ".sql")).read_text(encoding="utf-8")
+    for statement in re.split(r"(?m)^-- statement\s*$", script):
+        body = "\n".join(line for line in statement.splitlines() if not line.strip().startswith("--")).strip()
+        if body:
+            conn.execute(sa.text(body), {"file_id": file_id} if ":file_id" in body else {})
+
+
+# --- receipts -------------------------------------------------------------------------------------
+
+
+def write_receipt(engine: sa.Engine, file_id: int, outbox: Path) -> Path:
+    """Write (or rewrite) the receipt of a file from the ledger; returns the JSON path."""
+    with engine.begin() as conn:
+        ledger = ledger_row(conn, file_id)
+        issues = {
+            table: [
+                dict(r)
+                for r in conn.execute(
+                    sa.text(
+                        f"SELECT line_no, column_name, reason_code, masked_value FROM audit.{table}"
+                        " WHERE file_id = :id ORDER BY line_no, column_name"
+                    ),
+                    {"id": file_id},
+                ).mappings()
+            ]
+            for table in ("rejected_rows", "row_warnings")
+        }
+        paths = receipts.receipt_paths(outbox, ledger["agency"], ledger["file_name"], ledger["sha256"])
+        conn.execute(
+            sa.text("UPDATE audit.file_ledger SET receipt_path = :p WHERE file_id = :id"),
+            {"p": str(paths.json_path), "id": file_id},
+        )
+    receipt = receipts.build_receipt(ledger, issues["rejected_rows"], issues["row_warnings"])
+    receipts.write_receipt(paths, receipt)
+    return paths.json_path

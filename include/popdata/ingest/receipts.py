@@ -1,0 +1,194 @@
+"""Receipts (回执): what every agency gets back for every file, as JSON and as Chinese text.
+
+A receipt states the file, its sha256, the feed, the status (loaded / loaded
+with rejections / quarantined / duplicate), rows read, loaded and rejected
+(read = loaded + rejected, always), every rejected row with line, column and
+reason code, warnings, and what was irregular. Values are masked.
+
+Receipts are written to ``<outbox>/<agency>/receipts/<stem>.<sha12>.receipt.{json,txt}``:
+the same drop always gets the same file names, so a re-run rewrites them
+instead of adding new ones.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+STATUS_ZH = {
+    "loaded": "已入库",
+    "loaded_with_rejections": "已入库（部分行拒收）",
+    "quarantined": "已隔离（未入库）",
+    "duplicate": "重复文件（此前已入库，未重复入库）",
+}
+
+REASON_ZH = {
+    "required_blank": "必填项为空或为占位值（不详、无等）",
+    "row_too_many_fields": "本行字段数多于表头",
+    "damaged_text": "文字已损坏（含?或乱码），无法识别",
+    "sex_unknown_code": "性别代码不在规定范围内",
+    "date_unparseable": "日期无法识别",
+    "date_impossible": "日期不存在（如2月30日）",
+    "region_unparseable": "区划代码格式错误",
+    "region_unresolved": "区划名称无法对应到统计用区划代码",
+    "region_ambiguous": "区划名称对应多个代码",
+    "id_blank": "身份证号为空",
+    "id_scientific_notation": "身份证号被Excel转成了科学计数法",
+    "id_bad_length": "身份证号位数错误",
+    "id_bad_characters": "身份证号含非法字符",
+    "id_bad_check_char": "身份证号校验位错误",
+    "id_bad_birth_date": "身份证号中的出生日期不存在",
+    "id_unknown_address_code": "身份证号中的地址码不在行政区划表中（可能为旧区划，仅提示）",
+    "money_unparseable": "金额无法识别",
+    "int_unparseable": "数字无法识别",
+    "birth_order_unparseable": "胎次无法识别",
+}
+
+IRREGULARITY_ZH = {
+    "irregular_name": "文件名不符合“数据项_YYYYMMDD[_序号]”规范",
+    "encoding_unexpected": "文件编码与该数据项约定的编码不同",
+    "manifest_encoding_wrong": "清单中声明的编码与文件实际编码不符",
+    "traditional_script": "含繁体字，已转为简体入库（原文保留）",
+    "damaged_text": "含已损坏的文字",
+    "extra_columns": "含约定之外的列（已保留，未入库为字段）",
+    "duplicate_header": "表头重复",
+    "extract_date_unknown": "无法从清单或文件名得知抽取日期",
+}
+
+QUARANTINE_ZH = {
+    "file_undecodable": "文件无法解码（不是UTF-8、GBK、GB18030或Big5）",
+    "file_not_xlsx": "不是有效的XLSX工作簿",
+    "file_unsupported_format": "不是CSV或XLSX文件",
+    "file_too_large": "文件超过大小上限",
+    "file_empty": "文件为空",
+    "file_no_data_rows": "只有表头，没有数据行",
+    "file_missing_required_columns": "缺少必填列",
+    "manifest_rows_mismatch": "清单中的行数与文件不符",
+    "manifest_sha256_mismatch": "清单中的SHA-256与文件不符",
+    "manifest_unreadable": "清单无法读取",
+    "manifest_feed_mismatch": "清单中的部门或数据项与所在目录不符",
+    "dq_critical_failed": "未通过关键数据质量检查",
+}
+
+MAX_LISTED_WARNINGS = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptPaths:
+    """Where a file's receipt lives."""
+
+    json_path: Path
+    text_path: Path
+
+
+def receipt_paths(outbox: Path, agency: str, file_name: str, sha256: str) -> ReceiptPaths:
+    """The receipt file names of one drop (deterministic)."""
+    stem = Path(file_name).name
+    base = outbox / agency / "receipts" / f"{stem}.{sha256[:12]}.receipt"
+    return ReceiptPaths(base.with_name(base.name + ".json"), base.with_name(base.name + ".txt"))
+
+
+def build_receipt(
+    ledger: dict[str, Any], rejected: list[dict[str, Any]], warnings: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The machine-readable receipt of one file from its ledger row and issues."""
+    warning_counts = Counter(w["reason_code"] for w in warnings)
+    return {
+        "receipt_version": 1,
+        "file_id": ledger["file_id"],
+        "agency": ledger["agency"],
+        "feed": ledger["feed"],
+        "file": ledger["file_name"],
+        "path": ledger["rel_path"],
+        "sha256": ledger["sha256"],
+        "size_bytes": ledger["size_bytes"],
+        "extract_date": _iso(ledger.get("extract_date")),
+        "received_at": _iso(ledger.get("received_at")),
+        "status": ledger["status"],
+        "encoding": ledger.get("encoding"),
+        "rows_read": ledger.get("rows_read") or 0,
+        "rows_loaded": ledger.get("rows_loaded") or 0,
+        "rows_rejected": ledger.get("rows_rejected") or 0,
+        "quarantine_reason": ledger.get("quarantine_reason"),
+        "duplicate_of": ledger.get("duplicate_of"),
+        "irregularities": list(ledger.get("irregularities") or []),
+        "rejected_rows": [
+            {
+                "line": r["line_no"],
+                "column": r["column_name"],
+                "reason": r["reason_code"],
+                "value": r["masked_value"],
+            }
+            for r in rejected
+        ],
+        "warnings_by_reason": dict(sorted(warning_counts.items())),
+        "warnings": [
+            {
+                "line": w["line_no"],
+                "column": w["column_name"],
+                "reason": w["reason_code"],
+                "value": w["masked_value"],
+            }
+            for w in warnings[:MAX_LISTED_WARNINGS]
+        ],
+        "warnings_truncated": len(warnings) > MAX_LISTED_WARNINGS,
+    }
+
+
+def render_text_zh(receipt: dict[str, Any]) -> str:
+    """The clerk's receipt in Chinese, with the same facts as the JSON."""
+    lines = [
+        "数据接收回执",
+        "=" * 12,
+        f"文件：{receipt['file']}（{receipt['path']}）",
+        f"部门/数据项：{receipt['agency']} / {receipt['feed']}",
+        f"SHA-256：{receipt['sha256']}",
+        f"抽取日期：{receipt['extract_date'] or '未知'}",
+        f"处理结果：{STATUS_ZH.get(receipt['status'], receipt['status'])}",
+        f"识别编码：{receipt['encoding'] or '未知'}",
+        f"读取行数：{receipt['rows_read']}　入库行数：{receipt['rows_loaded']}　拒收行数：{receipt['rows_rejected']}",
+    ]
+    if receipt["quarantine_reason"]:
+        code, _, detail = str(receipt["quarantine_reason"]).partition(": ")
+        lines.append(f"隔离原因：{QUARANTINE_ZH.get(code, code)}（{code}）{('：' + detail) if detail else ''}")
+    if receipt["duplicate_of"]:
+        lines.append(f"与已入库文件（编号 {receipt['duplicate_of']}）内容完全相同。")
+    if receipt["irregularities"]:
+        lines.append("不规范之处：")
+        lines.extend(f"  - {IRREGULARITY_ZH.get(i, i)}（{i}）" for i in receipt["irregularities"])
+    if receipt["rejected_rows"]:
+        lines.append("拒收行（行号 / 列 / 原因 / 脱敏值）：")
+        lines.extend(
+            f"  第{r['line']}行　{r['column'] or '-'}　{REASON_ZH.get(r['reason'], r['reason'])}（{r['reason']}）"
+            f"　{r['value'] or ''}"
+            for r in receipt["rejected_rows"]
+        )
+    if receipt["warnings_by_reason"]:
+        lines.append("入库但有警告的值（按原因计数）：")
+        lines.extend(
+            f"  - {REASON_ZH.get(k, k)}（{k}）：{v}" for k, v in receipt["warnings_by_reason"].items()
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_receipt(paths: ReceiptPaths, receipt: dict[str, Any]) -> None:
+    """Write both forms atomically (temp file, then rename)."""
+    paths.json_path.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_write(paths.json_path, json.dumps(receipt, ensure_ascii=False, indent=2) + "\n")
+    _atomic_write(paths.text_path, render_text_zh(receipt))
+
+
+def _atomic_write(path: Path, content: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(content, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _iso(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)

@@ -1,0 +1,43 @@
+"""Schema migrations of the warehouse (Alembic), callable from the CLI and the DAGs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+def alembic_config(url: str) -> Config:
+    """An Alembic config for the warehouse at ``url`` (no alembic.ini needed)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def head_revision() -> str:
+    """The newest revision shipped with this code."""
+    head = ScriptDirectory.from_config(alembic_config("postgresql://")).get_current_head()
+    if head is None:  # pragma: no cover - the package always ships revisions
+        raise RuntimeError("no migrations found")
+    return head
+
+
+def current_revision(engine: sa.Engine) -> str | None:
+    """The revision the warehouse is at (None for an empty database)."""
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade(engine: sa.Engine, revision: str = "head") -> str | None:
+    """Upgrade the warehouse to ``revision``; a no-op when it is there already."""
+    if revision == "head" and current_revision(engine) == head_revision():
+        return head_revision()
+    command.upgrade(alembic_config(engine.url.render_as_string(hide_password=False)), revision)
+    return current_revision(engine)

@@ -1,0 +1,68 @@
+"""Staging tables: one per file, filled by COPY, dropped once the file is published.
+
+Table and column names come only from validated feed config (snake_case
+identifiers) and integer file ids; they are still quoted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+import sqlalchemy as sa
+from psycopg import sql
+
+from popdata.config.feeds import Feed
+from popdata.ingest.rows import staging_columns
+
+
+def staging_table(feed: Feed, file_id: int) -> str:
+    """Name (without schema) of the staging table of one file."""
+    return f"{feed.feed}_{int(file_id)}"
+
+
+def create_and_copy(engine: sa.Engine, feed: Feed, file_id: int, columns: dict[str, Sequence[Any]]) -> int:
+    """(Re)create ``staging.<feed>_<file_id>`` and COPY the normalised rows into it; returns the row count."""
+    table = staging_table(feed, file_id)
+    spec = staging_columns(feed)
+    names = [name for name, _ in spec]
+    ident = sql.Identifier("staging", table)
+    ddl = sql.SQL("CREATE TABLE {} ({})").format(
+        ident,
+        sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(t)) for n, t in spec),
+    )
+    copy = sql.SQL("COPY {} ({}) FROM STDIN").format(ident, sql.SQL(", ").join(map(sql.Identifier, names)))
+    data = [columns[n] for n in names]
+    count = len(data[0]) if data else 0
+    raw = engine.raw_connection()
+    try:
+        conn = raw.driver_connection
+        assert isinstance(conn, psycopg.Connection)
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(ident))
+            cur.execute(ddl)
+            with cur.copy(copy) as copier:
+                for row in zip(*data, strict=True):
+                    copier.write_row(row)
+            cur.execute(sql.SQL("ANALYZE {}").format(ident))
+        conn.commit()
+    finally:
+        raw.close()
+    return count
+
+
+def drop(connection: sa.Connection, feed: Feed, file_id: int) -> None:
+    """Drop a file's staging table if it exists."""
+    table = staging_table(feed, file_id)
+    connection.execute(sa.text(f'DROP TABLE IF EXISTS staging."{table}"'))
+
+
+def exists(connection: sa.Connection, feed: Feed, file_id: int) -> bool:
+    """True when the file's staging table exists."""
+    return bool(
+        connection.execute(
+            sa.text("SELECT to_regclass(:name) IS NOT NULL"),
+            {"name": f'staging."{staging_table(feed, file_id)}"'},
+        ).scalar()
+    )
