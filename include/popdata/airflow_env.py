@@ -28,7 +28,7 @@ def async_url(url: str) -> str:
     """The asyncio form of a metadata URL: psycopg 3 serves both (no asyncpg needed)."""
     for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg_async://" + url[len(prefix):]
+            return "postgresql+psycopg_async://" + url[len(prefix) :]
     return url
 
 

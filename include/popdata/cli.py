@@ -1,10 +1,10 @@
 """``popdata``: the one command-line entry point of the platform.
 
-    popdata generate --persons N --seed S --out DIR   a synthetic county and its ground truth
-    popdata run --landing DIR --outbox DIR            every pending drop, through the Airflow DAGs
-    popdata status                                    the ledger and the last DAG runs at a glance
-    popdata db upgrade|url|stop                       the warehouse schema and the embedded server
-    popdata services start|stop|status                Airflow's api-server, scheduler, dag-processor, triggerer
+popdata generate --persons N --seed S --out DIR   a synthetic county and its ground truth
+popdata run --landing DIR --outbox DIR            every pending drop, through the Airflow DAGs
+popdata status                                    the ledger and the last DAG runs at a glance
+popdata db upgrade|url|stop                       the warehouse schema and the embedded server
+popdata services start|stop|status                Airflow's api-server, scheduler, dag-processor, triggerer
 """
 
 from __future__ import annotations
@@ -31,9 +31,13 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--persons", type=click.IntRange(min=100), default=10_000, show_default=True, help="true population")
+@click.option(
+    "--persons", type=click.IntRange(min=100), default=10_000, show_default=True, help="true population"
+)
 @click.option("--seed", type=int, default=2014, show_default=True, help="random seed (same seed, same files)")
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="output folder (landing/ and truth/)")
+@click.option(
+    "--out", type=click.Path(path_type=Path), required=True, help="output folder (landing/ and truth/)"
+)
 @click.option("--clean/--no-clean", default=False, help="produce files without injected defects")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="show a progress bar")
 def generate(persons: int, seed: int, out: Path, clean: bool, progress: bool) -> None:
@@ -56,12 +60,24 @@ def generate(persons: int, seed: int, out: Path, clean: bool, progress: bool) ->
 
 @main.command()
 @click.option("--landing", type=click.Path(path_type=Path, file_okay=False), required=True, help="drop zone")
-@click.option("--outbox", type=click.Path(path_type=Path, file_okay=False), required=True, help="receipts go here")
-@click.option("--as-of", "as_of", type=click.DateTime(["%Y-%m-%d"]), default=None,
-              help="reference date (default: the latest extract date among the files)")
-@click.option("--quiet-seconds", type=float, default=None,
-              help="quiet period for files without a manifest (default POPDATA_QUIET_SECONDS or 60)")
-def run(landing: Path, outbox: Path, as_of: object, quiet_seconds: float | None) -> None:
+@click.option(
+    "--outbox", type=click.Path(path_type=Path, file_okay=False), required=True, help="receipts go here"
+)
+@click.option(
+    "--as-of",
+    "as_of",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default=None,
+    help="reference date (default: the latest extract date among the files)",
+)
+@click.option(
+    "--quiet-seconds",
+    type=float,
+    default=None,
+    help="quiet period for files without a manifest (default POPDATA_QUIET_SECONDS or 60)",
+)
+@click.option("--verbose", is_flag=True, help="show Airflow's own log lines")
+def run(landing: Path, outbox: Path, as_of: object, quiet_seconds: float | None, verbose: bool) -> None:
     """Process every pending drop in LANDING end to end through the Airflow DAGs, then print a summary.
 
     Exits 1 when a DAG run failed. Files already processed (same path, same bytes) are not processed again.
@@ -71,7 +87,14 @@ def run(landing: Path, outbox: Path, as_of: object, quiet_seconds: float | None)
 
     settings = load_settings()
     as_of_date: date | None = as_of.date() if as_of is not None else None  # type: ignore[attr-defined]
-    report = runner.run(settings, landing=landing, outbox=outbox, as_of=as_of_date, quiet_seconds=quiet_seconds)
+    report = runner.run(
+        settings,
+        landing=landing,
+        outbox=outbox,
+        as_of=as_of_date,
+        quiet_seconds=quiet_seconds,
+        verbose=verbose,
+    )
     click.echo("")
     click.echo(runner.summary(db.get_engine(settings), report))
     click.echo(f"receipts: {outbox.resolve()}/<agency>/receipts/")
@@ -101,7 +124,9 @@ def status(limit: int) -> None:
 
     settings = load_settings()
     engine = db.get_engine(settings)
-    click.echo(f"warehouse: {_display_url(db.warehouse_url(settings))} (schema {migrate.current_revision(engine)})")
+    click.echo(
+        f"warehouse: {_display_url(db.warehouse_url(settings))} (schema {migrate.current_revision(engine)})"
+    )
     if migrate.current_revision(engine) is None:
         click.echo("the warehouse is empty: run `popdata db upgrade` or `popdata run`")
         return
@@ -169,7 +194,11 @@ def stop() -> None:
     """Stop the embedded PostgreSQL server (the data stays under var/pg)."""
     from popdata.warehouse import db
 
-    click.echo("embedded PostgreSQL stopped" if db.stop_embedded(load_settings()) else "embedded PostgreSQL was not running")
+    click.echo(
+        "embedded PostgreSQL stopped"
+        if db.stop_embedded(load_settings())
+        else "embedded PostgreSQL was not running"
+    )
 
 
 # --- services ---------------------------------------------------------------------------------------
@@ -222,12 +251,18 @@ def start() -> None:
         pid_file.parent.mkdir(parents=True, exist_ok=True)
         with (logs / f"{name}.log").open("ab") as log_file:
             process = subprocess.Popen(
-                [airflow, *args], stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True, env=os.environ
+                [airflow, *args],
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=os.environ,
             )
         pid_file.write_text(str(process.pid))
         click.echo(f"started {name} (pid {process.pid}, log {logs / (name + '.log')})")
-    click.echo("Airflow UI: http://localhost:8080  (user admin; password in "
-               f"{settings.airflow_home / 'simple_auth_manager_passwords.json.generated'})")
+    click.echo(
+        "Airflow UI: http://localhost:8080  (user admin; password in "
+        f"{settings.airflow_home / 'simple_auth_manager_passwords.json.generated'})"
+    )
 
 
 @services.command(name="stop")

@@ -86,7 +86,9 @@ def build_feed_dag(feed: Feed) -> DAG:
             landing, _outbox, quiet = _folders(get_current_context()["params"])
             engine = db.get_engine()
             migrate.upgrade(engine)
-            found = pipeline.register(engine, feed_by_id(feed_id), landing, quiet_seconds=quiet, now=time.time())
+            found = pipeline.register(
+                engine, feed_by_id(feed_id), landing, quiet_seconds=quiet, now=time.time()
+            )
             for note in found.waiting:
                 print(f"waiting: {note}")
             return list(found.file_ids)
@@ -99,7 +101,9 @@ def build_feed_dag(feed: Feed) -> DAG:
             from popdata.warehouse import db
 
             landing, outbox, _ = _folders(get_current_context()["params"])
-            reached = pipeline.stage(db.get_engine(), load_settings(), file_id, landing=landing, outbox=outbox)
+            reached = pipeline.stage(
+                db.get_engine(), load_settings(), file_id, landing=landing, outbox=outbox
+            )
             print(f"file {file_id}: {reached}")
             return file_id
 
@@ -148,12 +152,16 @@ def build_feed_dag(feed: Feed) -> DAG:
                     {"ids": ids},
                 ).all()
             for r in rows:
-                print(f"{r.file_id} {r.file_name}: {r.status} read={r.rows_read} loaded={r.rows_loaded} "
-                      f"rejected={r.rows_rejected}")
+                print(
+                    f"{r.file_id} {r.file_name}: {r.status} read={r.rows_read} loaded={r.rows_loaded} "
+                    f"rejected={r.rows_rejected}"
+                )
             return dict(Counter(str(r.status) for r in rows))
 
-        published = publish_file.expand(file_id=validate_file.expand(file_id=stage_file.expand(file_id=register_drops())))
-        summarize(published)
+        published = publish_file.expand(
+            file_id=validate_file.expand(file_id=stage_file.expand(file_id=register_drops()))
+        )
+        summarize(published)  # type: ignore[arg-type]  # an XComArg resolves to the list at run time
     return dag
 
 

@@ -49,7 +49,9 @@ class RunReport:
 
 def feeds_with_files(landing: Path, feeds: tuple[Feed, ...]) -> list[Feed]:
     """Configured feeds that have at least one data file in the landing folder, reference data first."""
-    chosen = [f for f in feeds if any(arrive.is_data_file(p) for p in (landing / f.agency / f.feed).glob("*"))]
+    chosen = [
+        f for f in feeds if any(arrive.is_data_file(p) for p in (landing / f.agency / f.feed).glob("*"))
+    ]
     return sorted(chosen, key=lambda f: (_AGENCY_ORDER.get(f.agency, 9), f.feed))
 
 
@@ -75,7 +77,11 @@ def wait_until_quiet(landing: Path, feeds: list[Feed], quiet_seconds: float) -> 
     """Sleep until every file without a manifest has been still for the quiet period; returns seconds waited."""
     waited = 0.0
     while True:
-        drops = [d for f in feeds for d in arrive.find_drops(landing, f, quiet_seconds=quiet_seconds, now=time.time())]
+        drops = [
+            d
+            for f in feeds
+            for d in arrive.find_drops(landing, f, quiet_seconds=quiet_seconds, now=time.time())
+        ]
         busy = [d for d in drops if not d.complete]
         if not busy:
             return waited
@@ -86,8 +92,12 @@ def wait_until_quiet(landing: Path, feeds: list[Feed], quiet_seconds: float) -> 
         waited += pause
 
 
-def prepare_airflow(settings: Settings) -> None:
+def prepare_airflow(settings: Settings, *, verbose: bool = False) -> None:
     """Point Airflow at this project and migrate its metadata database when needed."""
+    import os
+
+    if not verbose:
+        os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
     airflow_env.apply(settings, db.airflow_metadata_url(settings))
     from airflow.utils import db as airflow_db
 
@@ -102,6 +112,7 @@ def run(
     outbox: Path,
     as_of: date | None = None,
     quiet_seconds: float | None = None,
+    verbose: bool = False,
 ) -> RunReport:
     """Run the ingest DAG of every feed with files in ``landing``; returns what happened."""
     started = time.monotonic()
@@ -117,7 +128,7 @@ def run(
     report.waited_seconds = wait_until_quiet(landing, chosen, quiet)
 
     migrate.upgrade(db.get_engine(settings))
-    prepare_airflow(settings)
+    prepare_airflow(settings, verbose=verbose)
     from popdata.orchestration import build_feed_dag
 
     logical = datetime.combine(report.as_of or date.today(), datetime.min.time(), tzinfo=UTC)
@@ -135,9 +146,10 @@ def summary(engine: sa.Engine, report: RunReport | None = None) -> str:
     """A readable summary of the warehouse: files by status, rows, and headline figures."""
     lines: list[str] = []
     with engine.connect() as conn:
-        rows = conn.execute(
-            sa.text(
-                """
+        rows = (
+            conn.execute(
+                sa.text(
+                    """
                 SELECT agency, feed, count(*) AS files,
                        count(*) FILTER (WHERE status = 'loaded') AS loaded,
                        count(*) FILTER (WHERE status = 'loaded_with_rejections') AS with_rejections,
@@ -148,8 +160,11 @@ def summary(engine: sa.Engine, report: RunReport | None = None) -> str:
                        coalesce(sum(rows_rejected), 0) AS rows_rejected
                 FROM audit.file_ledger GROUP BY agency, feed ORDER BY agency, feed
                 """
+                )
             )
-        ).mappings().all()
+            .mappings()
+            .all()
+        )
         lines.append(
             f"{'feed':<32}{'files':>6}{'loaded':>8}{'w/rej':>7}{'quar':>6}{'dup':>5}"
             f"{'rows read':>11}{'loaded':>10}{'rejected':>10}"
@@ -162,9 +177,10 @@ def summary(engine: sa.Engine, report: RunReport | None = None) -> str:
             )
         if not rows:
             lines.append("(no files in the ledger yet)")
-        latest = conn.execute(
-            sa.text(
-                """
+        latest = (
+            conn.execute(
+                sa.text(
+                    """
                 SELECT reference_date, sum(persons) AS persons,
                        sum(persons) FILTER (WHERE sex = 'M') AS men,
                        sum(persons) FILTER (WHERE sex = 'F') AS women,
@@ -172,8 +188,11 @@ def summary(engine: sa.Engine, report: RunReport | None = None) -> str:
                 FROM mart.population
                 GROUP BY reference_date ORDER BY reference_date DESC LIMIT 1
                 """
+                )
             )
-        ).mappings().first()
+            .mappings()
+            .first()
+        )
         if latest:
             ratio = f"{100 * latest['men'] / latest['women']:.1f}" if latest["women"] else "n/a"
             lines.append(

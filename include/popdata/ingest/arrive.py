@@ -110,7 +110,7 @@ def find_drops(landing: Path, feed: Feed, *, quiet_seconds: float, now: float) -
 def unconfigured_files(landing: Path, feeds: tuple[Feed, ...]) -> list[Path]:
     """Data files in the landing folder that no feed config covers (reported, never dropped silently)."""
     known = {(f.agency, f.feed) for f in feeds}
-    found = []
+    found: list[Path] = []
     if not landing.is_dir():
         return found
     for path in sorted(landing.rglob("*")):

@@ -119,7 +119,9 @@ def register(engine: sa.Engine, feed: Feed, landing: Path, *, quiet_seconds: flo
 
 def ledger_row(conn: sa.Connection, file_id: int) -> dict[str, Any]:
     """The ledger row of a file as a dict."""
-    row = conn.execute(sa.text("SELECT * FROM audit.file_ledger WHERE file_id = :id"), {"id": file_id}).mappings()
+    row = conn.execute(
+        sa.text("SELECT * FROM audit.file_ledger WHERE file_id = :id"), {"id": file_id}
+    ).mappings()
     found = row.first()
     if found is None:
         raise KeyError(f"no file {file_id} in audit.file_ledger")
@@ -225,17 +227,22 @@ def _read_and_normalise(
         for key in ("agency", "feed"):
             if manifest.get(key) not in (None, ledger[key]):
                 raise read.FileRejected(
-                    read.MANIFEST_FEED, f"manifest says {key}={manifest.get(key)!r}, folder says {ledger[key]!r}"
+                    read.MANIFEST_FEED,
+                    f"manifest says {key}={manifest.get(key)!r}, folder says {ledger[key]!r}",
                 )
         if manifest.get("sha256") and str(manifest["sha256"]).lower() != ledger["sha256"]:
-            raise read.FileRejected(read.MANIFEST_SHA256, f"manifest sha256 {manifest['sha256']} ≠ file sha256")
+            raise read.FileRejected(
+                read.MANIFEST_SHA256, f"manifest sha256 {manifest['sha256']} ≠ file sha256"
+            )
     hint = manifest.get("encoding") if manifest else None
     table = read.read_file(path, feed, encoding_hint=hint, max_bytes=settings.max_file_bytes)
     if manifest is not None and manifest.get("rows") is not None:
         try:
             expected_rows = int(manifest["rows"])
         except (TypeError, ValueError) as exc:
-            raise read.FileRejected(read.MANIFEST_ROWS, f"manifest rows {manifest['rows']!r} is not a number") from exc
+            raise read.FileRejected(
+                read.MANIFEST_ROWS, f"manifest rows {manifest['rows']!r} is not a number"
+            ) from exc
         if expected_rows != len(table.rows):
             raise read.FileRejected(
                 read.MANIFEST_ROWS, f"manifest says {expected_rows} rows, the file has {len(table.rows)}"
@@ -333,14 +340,18 @@ def validate(engine: sa.Engine, settings: Settings, file_id: int, *, outbox: Pat
                 ],
             )
         failed_critical = [
-            f"{o.expectation}({o.column_name or ''})" for o in result.outcomes if o.severity == "critical" and not o.success
+            f"{o.expectation}({o.column_name or ''})"
+            for o in result.outcomes
+            if o.severity == "critical" and not o.success
         ]
     if failed_critical:
         quarantine(engine, file_id, DQ_CRITICAL_FAILED, ", ".join(failed_critical), outbox=outbox)
         return "quarantined"
     with engine.begin() as conn:
         conn.execute(
-            sa.text("UPDATE audit.file_ledger SET stage = 'validated' WHERE file_id = :id AND stage = 'staged'"),
+            sa.text(
+                "UPDATE audit.file_ledger SET stage = 'validated' WHERE file_id = :id AND stage = 'staged'"
+            ),
             {"id": file_id},
         )
     return "validated"
@@ -424,3 +435,26 @@ def write_receipt(engine: sa.Engine, file_id: int, outbox: Path) -> Path:
     receipt = receipts.build_receipt(ledger, issues["rejected_rows"], issues["row_warnings"])
     receipts.write_receipt(paths, receipt)
     return paths.json_path
+
+
+def process(
+    engine: sa.Engine,
+    settings: Settings,
+    feed: Feed,
+    *,
+    landing: Path,
+    outbox: Path,
+    quiet_seconds: float,
+    now: float,
+) -> dict[int, str]:
+    """All steps for every pending drop of one feed, in this process (what one DAG run does).
+
+    For tests and benchmarks that exercise the pipeline without a scheduler;
+    returns the stage each file reached.
+    """
+    reached: dict[int, str] = {}
+    for file_id in register(engine, feed, landing, quiet_seconds=quiet_seconds, now=now).file_ids:
+        stage(engine, settings, file_id, landing=landing, outbox=outbox)
+        validate(engine, settings, file_id, outbox=outbox)
+        reached[file_id] = publish(engine, file_id, outbox=outbox)
+    return reached

@@ -154,7 +154,9 @@ def render_text_zh(receipt: dict[str, Any]) -> str:
     ]
     if receipt["quarantine_reason"]:
         code, _, detail = str(receipt["quarantine_reason"]).partition(": ")
-        lines.append(f"隔离原因：{QUARANTINE_ZH.get(code, code)}（{code}）{('：' + detail) if detail else ''}")
+        lines.append(
+            f"隔离原因：{QUARANTINE_ZH.get(code, code)}（{code}）{('：' + detail) if detail else ''}"
+        )
     if receipt["duplicate_of"]:
         lines.append(f"与已入库文件（编号 {receipt['duplicate_of']}）内容完全相同。")
     if receipt["irregularities"]:

@@ -208,7 +208,11 @@ def _normalise_column(
     column: Column, values: list[str | None], resolver: RegionResolver | None
 ) -> _ColumnOutput:
     """Normalise one column's cleaned values according to its type."""
-    out = _region(column, values, resolver) if column.type == "region" else _HANDLERS[column.type](column, values)
+    out = (
+        _region(column, values, resolver)
+        if column.type == "region"
+        else _HANDLERS[column.type](column, values)
+    )
     if column.required:
         primary = out.values[column.name]
         for i, value in enumerate(primary):
@@ -241,9 +245,7 @@ def _text_like(column: Column, values: list[str | None]) -> _ColumnOutput:
         out.irregular.add(TRADITIONAL_SCRIPT)
     out.values[column.name] = simplified
     if column.type == "name":
-        out.values[f"{column.name}_sent"] = [
-            None if i in out.errors else v for i, v in enumerate(values)
-        ]
+        out.values[f"{column.name}_sent"] = [None if i in out.errors else v for i, v in enumerate(values)]
     return out
 
 
@@ -337,6 +339,7 @@ _HANDLERS: dict[str, Callable[[Column, list[str | None]], _ColumnOutput]] = {
     "birth_order": _number,
     "money": _number,
 }
+
 
 def mask_value(column: Column, value: str | None) -> str | None:
     """Mask a personal value for audit tables and receipts.

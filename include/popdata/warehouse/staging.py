@@ -6,7 +6,7 @@ identifiers) and integer file ids; they are still quoted.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import psycopg
@@ -22,7 +22,7 @@ def staging_table(feed: Feed, file_id: int) -> str:
     return f"{feed.feed}_{int(file_id)}"
 
 
-def create_and_copy(engine: sa.Engine, feed: Feed, file_id: int, columns: dict[str, Sequence[Any]]) -> int:
+def create_and_copy(engine: sa.Engine, feed: Feed, file_id: int, columns: Mapping[str, Sequence[Any]]) -> int:
     """(Re)create ``staging.<feed>_<file_id>`` and COPY the normalised rows into it; returns the row count."""
     table = staging_table(feed, file_id)
     spec = staging_columns(feed)

@@ -1,0 +1,100 @@
+"""Shared fixtures: fresh PostgreSQL databases per test module, fixture landing folders.
+
+Integration tests use the machine's PostgreSQL at 127.0.0.1:5432 (CI has one) and
+fall back to the project's embedded PostgreSQL (under a temporary folder) when
+nothing answers there. Each test creates its own databases and drops them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SAMPLE_LANDING = FIXTURES / "sample_landing"
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _server_url() -> str:
+    """A PostgreSQL server URL (without database) that answers, machine's first."""
+    import psycopg
+
+    url = os.environ.get("POPDATA_TEST_SERVER_URL", "postgresql+psycopg://postgres@127.0.0.1:5432")
+    try:
+        psycopg.connect(url.replace("+psycopg", "") + "/postgres", connect_timeout=3).close()
+        return url
+    except psycopg.OperationalError:
+        pass
+    from popdata.config.settings import load_settings
+    from popdata.warehouse.db import embedded_socket_dir
+
+    socket_dir = embedded_socket_dir(load_settings())
+    return f"postgresql+psycopg://postgres@/?host={socket_dir}"
+
+
+def _with_db(server: str, name: str) -> str:
+    if "/?host=" in server:
+        return server.replace("/?host=", f"/{name}?host=")
+    return f"{server}/{name}"
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> str:
+    """URL prefix of the PostgreSQL server the tests use."""
+    return _server_url()
+
+
+class Databases:
+    """Creates throwaway databases and drops them afterwards."""
+
+    def __init__(self, server: str) -> None:
+        self.server = server
+        self.created: list[str] = []
+
+    def create(self, prefix: str) -> str:
+        """A new empty database; returns its URL."""
+        import sqlalchemy as sa
+
+        name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+        admin = sa.create_engine(_with_db(self.server, "postgres"), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        self.created.append(name)
+        return _with_db(self.server, name)
+
+    def drop_all(self) -> None:
+        """Drop every database this object created (connections are terminated first)."""
+        import sqlalchemy as sa
+
+        admin = sa.create_engine(_with_db(self.server, "postgres"), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            for name in self.created:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def databases(pg_server: str) -> Iterator[Databases]:
+    """Factory of throwaway databases, dropped after the test."""
+    dbs = Databases(pg_server)
+    try:
+        yield dbs
+    finally:
+        dbs.drop_all()
+
+
+@pytest.fixture
+def landing(tmp_path: Path) -> Path:
+    """A writable copy of the sample landing folder (the samples agencies sent)."""
+    target = tmp_path / "landing"
+    shutil.copytree(SAMPLE_LANDING, target)
+    return target

@@ -1,0 +1,104 @@
+"""The DAG folder imports cleanly on Airflow 3.3 and every DAG follows the house rules.
+
+Airflow 3.3 moved DagBag to ``airflow.dag_processing.dagbag`` and removed its
+``include_examples`` argument; examples are switched off by configuration.
+Runs in a subprocess so that this test's Airflow configuration (a throwaway
+AIRFLOW_HOME with SQLite) cannot leak into other tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from popdata.config.feeds import default_feeds
+
+REPO = Path(__file__).resolve().parents[2]
+
+_PROBE = r"""
+import json, time
+from airflow.dag_processing.dagbag import DagBag
+started = time.perf_counter()
+bag = DagBag(dag_folder="{dags}")
+seconds = time.perf_counter() - started
+out = {{"errors": {{k: str(v) for k, v in bag.import_errors.items()}}, "seconds": seconds, "dags": {{}}}}
+for dag_id, dag in bag.dags.items():
+    out["dags"][dag_id] = {{
+        "tasks": sorted(t.task_id for t in dag.tasks),
+        "doc_md": bool(dag.doc_md),
+        "tags": sorted(dag.tags),
+        "retries": [t.retries for t in dag.tasks],
+        "catchup": dag.catchup,
+        "schedule": str(dag.schedule),
+    }}
+print("RESULT" + json.dumps(out))
+"""
+
+
+def _probe(tmp_path: Path) -> dict:  # type: ignore[type-arg]
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(tmp_path / "airflow"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{tmp_path / 'airflow.db'}",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+    }
+    env.pop("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC", None)
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE.format(dags=REPO / "dags")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    line = next(x for x in done.stdout.splitlines() if x.startswith("RESULT"))
+    return json.loads(line[len("RESULT") :])  # type: ignore[no-any-return]
+
+
+def test_dag_folder_imports_without_errors_and_has_one_dag_per_feed(tmp_path: Path) -> None:
+    result = _probe(tmp_path)
+    assert result["errors"] == {}
+    expected = {feed.dag_id for feed in default_feeds()}
+    assert set(result["dags"]) == expected
+    for dag_id, dag in result["dags"].items():
+        assert dag["tasks"] == [
+            "publish_file",
+            "register_drops",
+            "stage_file",
+            "summarize",
+            "validate_file",
+        ], dag_id
+        assert dag["doc_md"], f"{dag_id} has no doc_md"
+        assert "ingest" in dag["tags"]
+        assert all(r >= 1 for r in dag["retries"]), f"{dag_id} tasks must retry"
+        assert dag["catchup"] is False
+
+
+def test_dag_files_do_no_heavy_imports_at_parse_time(tmp_path: Path) -> None:
+    """Parsing the DAG folder must not import pandas, GX, psycopg or the pipeline."""
+    probe = (
+        "import sys\n"
+        "from airflow.dag_processing.dagbag import DagBag\n"
+        f"DagBag(dag_folder={str(REPO / 'dags')!r})\n"
+        "heavy = [m for m in ('pandas', 'great_expectations', 'psycopg', 'popdata.ingest.pipeline', 'openpyxl')"
+        " if m in sys.modules]\n"
+        "print('HEAVY', heavy)\n"
+    )
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(tmp_path / "airflow"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{tmp_path / 'airflow.db'}",
+    }
+    env.pop("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC", None)
+    done = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    line = next(x for x in done.stdout.splitlines() if x.startswith("HEAVY"))
+    assert line == "HEAVY []", line

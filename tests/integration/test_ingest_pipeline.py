@@ -1,0 +1,277 @@
+"""The household registry slice end to end against real PostgreSQL, without a scheduler."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from popdata.config.feeds import feed_by_id
+from popdata.config.settings import load_settings
+from popdata.ingest import pipeline
+from popdata.warehouse import migrate
+
+pytestmark = pytest.mark.integration
+
+REGISTRY = "police__household_registry"
+HEADER = "公民身份号码,姓名,性别,出生日期,户号,与户主关系,户籍地区划代码,住址,人口状态"
+
+
+@pytest.fixture
+def engine(databases) -> Iterator[sa.Engine]:  # type: ignore[no-untyped-def]
+    eng = sa.create_engine(databases.create("popdata_test_ingest"))
+    migrate.upgrade(eng)
+    yield eng
+    eng.dispose()
+
+
+def _process(engine: sa.Engine, feed_id: str, landing: Path, outbox: Path) -> dict[int, str]:
+    return pipeline.process(
+        engine,
+        load_settings(),
+        feed_by_id(feed_id),
+        landing=landing,
+        outbox=outbox,
+        quiet_seconds=0,
+        now=time.time(),
+    )
+
+
+def _scalar(engine: sa.Engine, query: str, **params: object) -> object:
+    with engine.connect() as conn:
+        return conn.execute(sa.text(query), params).scalar()
+
+
+def _registry_only(landing: Path) -> Path:
+    """Keep only the regions and household registry feeds of the sample landing."""
+    for agency in ("health", "fp"):
+        shutil.rmtree(landing / agency)
+    for feed in ("birth_registrations", "hukou_cancellations", "migrant_registrations"):
+        shutil.rmtree(landing / "police" / feed)
+    return landing
+
+
+def test_sample_registry_loads_to_core_and_mart(engine: sa.Engine, landing: Path, tmp_path: Path) -> None:
+    landing = _registry_only(landing)
+    outbox = tmp_path / "outbox"
+    assert set(_process(engine, "stats__regions", landing, outbox).values()) == {"published"}
+    reached = _process(engine, REGISTRY, landing, outbox)
+    assert sorted(reached.values()) == ["published", "published"]
+
+    with engine.connect() as conn:
+        ledger = (
+            conn.execute(
+                sa.text(
+                    "SELECT * FROM audit.file_ledger WHERE feed = 'household_registry' ORDER BY extract_date"
+                )
+            )
+            .mappings()
+            .all()
+        )
+        assert [r["status"] for r in ledger] == ["loaded", "loaded"]
+        # the manifests say 3044 and 3046 rows; multi-line quoted addresses make more physical lines
+        assert [r["rows_read"] for r in ledger] == [3044, 3046]
+        for r in ledger:
+            assert r["rows_read"] == r["rows_loaded"] + r["rows_rejected"]
+            assert r["encoding"] in ("gb18030", "gbk")
+            loaded = conn.execute(
+                sa.text("SELECT count(*) FROM core.household_registry_rows WHERE file_id = :f"),
+                {"f": r["file_id"]},
+            ).scalar()
+            assert loaded == r["rows_loaded"]
+            receipt = json.loads(Path(r["receipt_path"]).read_text(encoding="utf-8"))
+            assert receipt["sha256"] == r["sha256"]
+            assert receipt["rows_read"] == receipt["rows_loaded"] + receipt["rows_rejected"] == r["rows_read"]
+            assert (
+                Path(r["receipt_path"])
+                .with_suffix(".txt")
+                .read_text(encoding="utf-8")
+                .startswith("数据接收回执")
+            )
+        latest = ledger[-1]["file_id"]
+        active = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM core.household_registry_rows WHERE file_id = :f"
+                " AND (status IS NULL OR status = '正常') AND birth_date <= '2014-06-30'"
+            ),
+            {"f": latest},
+        ).scalar()
+        in_mart = conn.execute(
+            sa.text("SELECT sum(persons) FROM mart.population WHERE year = 2014 AND month = 6")
+        ).scalar()
+        assert active and in_mart == active
+        assert (
+            conn.execute(sa.text("SELECT count(*) FROM core.household_registry")).scalar()
+            == ledger[-1]["rows_loaded"]
+        )
+        # 15-digit numbers of the elderly were upgraded to 18 and kept as sent
+        upgraded = conn.execute(
+            sa.text(
+                "SELECT id_no, id_no_sent FROM core.household_registry_rows WHERE length(id_no_sent) = 15 LIMIT 1"
+            )
+        ).first()
+        assert (
+            upgraded is not None
+            and len(upgraded.id_no) == 18
+            and upgraded.id_no[:6] == upgraded.id_no_sent[:6]
+        )
+        dq = conn.execute(
+            sa.text("SELECT count(*) FROM audit.dq_results WHERE file_id = :f"), {"f": latest}
+        ).scalar()
+        assert dq and dq >= 5
+        # the staging tables are gone once published
+        assert (
+            conn.execute(sa.text("SELECT count(*) FROM pg_tables WHERE schemaname = 'staging'")).scalar() == 0
+        )
+
+
+def test_rerun_changes_nothing(engine: sa.Engine, landing: Path, tmp_path: Path) -> None:
+    landing = _registry_only(landing)
+    outbox = tmp_path / "outbox"
+    _process(engine, REGISTRY, landing, outbox)
+    before = _scalar(engine, "SELECT count(*) FROM core.household_registry_rows")
+    receipts = sorted(p.name for p in (outbox / "police" / "receipts").iterdir())
+    assert _process(engine, REGISTRY, landing, outbox) == {}
+    # even a step re-run on a published file only rewrites its receipt
+    file_id = int(_scalar(engine, "SELECT min(file_id) FROM audit.file_ledger"))  # type: ignore[arg-type]
+    assert pipeline.stage(engine, load_settings(), file_id, landing=landing, outbox=outbox) == "published"
+    assert pipeline.publish(engine, file_id, outbox=outbox) == "published"
+    assert _scalar(engine, "SELECT count(*) FROM core.household_registry_rows") == before
+    assert _scalar(engine, "SELECT count(*) FROM audit.file_ledger") == 2
+    assert sorted(p.name for p in (outbox / "police" / "receipts").iterdir()) == receipts
+
+
+def test_same_bytes_under_another_name_is_a_duplicate(
+    engine: sa.Engine, landing: Path, tmp_path: Path
+) -> None:
+    landing = _registry_only(landing)
+    outbox = tmp_path / "outbox"
+    _process(engine, REGISTRY, landing, outbox)
+    folder = landing / "police" / "household_registry"
+    shutil.copy(folder / "household_registry_20140630.csv", folder / "household_registry_20140630_resend.csv")
+    reached = _process(engine, REGISTRY, landing, outbox)
+    assert list(reached.values()) == ["duplicate"]
+    row = _scalar(
+        engine,
+        "SELECT status FROM audit.file_ledger WHERE file_name = 'household_registry_20140630_resend.csv'",
+    )
+    assert row == "duplicate"
+    assert _scalar(engine, "SELECT count(DISTINCT file_id) FROM core.household_registry_rows") == 2
+    receipt = next((outbox / "police" / "receipts").glob("household_registry_20140630_resend.csv.*.json"))
+    data = json.loads(receipt.read_text(encoding="utf-8"))
+    assert data["status"] == "duplicate" and data["duplicate_of"] is not None
+
+
+def _write_registry(landing: Path, name: str, lines: list[str], encoding: str = "gb18030") -> Path:
+    folder = landing / "police" / "household_registry"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_bytes(("\r\n".join(lines) + "\r\n").encode(encoding))
+    return path
+
+
+def test_row_policy_rejects_warns_and_loads(engine: sa.Engine, tmp_path: Path) -> None:
+    landing, outbox = tmp_path / "landing", tmp_path / "outbox"
+    _write_registry(
+        landing,
+        "household_registry_20140731.csv",
+        [
+            HEADER,
+            "11010519491231002X,张伟,男,1949-12-31,100000001,户主,120115115001,住址1,正常",  # line 2: clean
+            "110105194912310021,,男,1949-12-31,100000001,配偶,120115115001,住址2,正常",  # 3: name blank → reject
+            "110105194912310022,确?顒,1,1949/12/31,100000001,子,120115115001,住址3,正常",  # 4: damaged → reject
+            "110105194912310023,李四,X,1949.12.31,100000001,女,120115115001,住址4,正常",  # 5: sex code → reject
+            "110105194912310024,王五,2,2014-02-30,100000001,女,120115115001,住址5,正常",  # 6: bad date → reject
+            '110105194912310025,劉六,2,1949年12月31日,100000001,女,120115115001,"住址6, 含逗号",正常',  # 7: bad check char
+            "'１１０１０５１９４９１２３１００２Ｘ,趙七,女,19491231,100000002,户主,牛道口镇,住址7,正常",  # 8: region name, no reference
+        ],
+    )
+    reached = _process(engine, REGISTRY, landing, outbox)
+    assert list(reached.values()) == ["published"]
+    with engine.connect() as conn:
+        ledger = conn.execute(sa.text("SELECT * FROM audit.file_ledger")).mappings().one()
+        assert ledger["status"] == "loaded_with_rejections"
+        assert (ledger["rows_read"], ledger["rows_loaded"], ledger["rows_rejected"]) == (7, 3, 4)
+        rejected = conn.execute(
+            sa.text(
+                "SELECT line_no, column_name, reason_code, masked_value FROM audit.rejected_rows ORDER BY line_no"
+            )
+        ).all()
+        assert [(r.line_no, r.column_name, r.reason_code) for r in rejected] == [
+            (3, "name", "required_blank"),
+            (4, "name", "damaged_text"),
+            (5, "sex", "sex_unknown_code"),
+            (6, "birth_date", "date_impossible"),
+        ]
+        assert rejected[1].masked_value == "确**"  # masked, never the full name
+        loaded = {
+            r.line_no: r
+            for r in conn.execute(
+                sa.text("SELECT * FROM core.household_registry_rows ORDER BY line_no")
+            ).all()
+        }
+        assert set(loaded) == {2, 7, 8}
+        assert loaded[7].id_no == "110105194912310025" and loaded[7].id_no_valid is False
+        assert loaded[7].name == "刘六" and loaded[7].name_sent == "劉六"
+        assert loaded[7].address == "住址6, 含逗号"
+        assert loaded[8].id_no == "11010519491231002X" and loaded[8].id_no_valid is True
+        assert loaded[8].name == "赵七" and loaded[8].region_code is None
+        warnings = conn.execute(
+            sa.text("SELECT line_no, column_name, reason_code FROM audit.row_warnings")
+        ).all()
+        assert (7, "id_no", "id_bad_check_char") in [tuple(w) for w in warnings]
+        assert (8, "region_code", "region_unresolved") in [tuple(w) for w in warnings]
+        assert loaded[8].region_code_sent == "牛道口镇"
+        assert "traditional_script" in ledger["irregularities"]
+
+
+def test_missing_required_column_quarantines_the_file(engine: sa.Engine, tmp_path: Path) -> None:
+    landing, outbox = tmp_path / "landing", tmp_path / "outbox"
+    _write_registry(
+        landing,
+        "household_registry_20140731.csv",
+        [
+            "公民身份号码,姓名,性别,出生日期,户籍地区划代码",
+            "11010519491231002X,张伟,男,1949-12-31,120115115001",
+        ],
+    )
+    assert list(_process(engine, REGISTRY, landing, outbox).values()) == ["quarantined"]
+    with engine.connect() as conn:
+        row = conn.execute(sa.text("SELECT * FROM audit.file_ledger")).mappings().one()
+        assert row["status"] == "quarantined"
+        assert row["quarantine_reason"].startswith("file_missing_required_columns")
+        assert "household_no" in row["quarantine_reason"]
+        assert conn.execute(sa.text("SELECT count(*) FROM core.household_registry_rows")).scalar() == 0
+    text = next((outbox / "police" / "receipts").glob("*.txt")).read_text(encoding="utf-8")
+    assert "缺少必填列" in text
+
+
+def test_manifest_disagreeing_with_the_file_quarantines(engine: sa.Engine, tmp_path: Path) -> None:
+    landing, outbox = tmp_path / "landing", tmp_path / "outbox"
+    path = _write_registry(
+        landing,
+        "household_registry_20140731.csv",
+        [HEADER, "11010519491231002X,张伟,男,1949-12-31,100000001,户主,120115115001,住址1,正常"],
+    )
+    manifest = {"agency": "police", "feed": "household_registry", "extract_date": "2014-07-31", "rows": 2}
+    path.with_name(path.name + ".manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    assert list(_process(engine, REGISTRY, landing, outbox).values()) == ["quarantined"]
+    reason = _scalar(engine, "SELECT quarantine_reason FROM audit.file_ledger")
+    assert str(reason).startswith("manifest_rows_mismatch")
+
+
+def test_files_in_transit_are_not_picked_up(engine: sa.Engine, tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    lines = [HEADER, "11010519491231002X,张伟,男,1949-12-31,100000001,户主,120115115001,住址1,正常"]
+    _write_registry(landing, "household_registry_20140731.csv.part", lines)
+    fresh = _write_registry(landing, "household_registry_20140831.csv", lines)
+    feed = feed_by_id(REGISTRY)
+    found = pipeline.register(engine, feed, landing, quiet_seconds=60, now=fresh.stat().st_mtime + 5)
+    assert found.file_ids == () and len(found.waiting) == 1
+    found = pipeline.register(engine, feed, landing, quiet_seconds=60, now=fresh.stat().st_mtime + 61)
+    assert len(found.file_ids) == 1

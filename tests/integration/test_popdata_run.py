@@ -1,0 +1,93 @@
+"""`popdata run` drives the real Airflow DAGs (dag.test) against real PostgreSQL databases.
+
+Each test gets two throwaway databases (warehouse and Airflow metadata) and its
+own state folder; the command runs in a subprocess, as a user would run it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+pytestmark = pytest.mark.integration
+
+POPDATA = str(Path(sys.executable).with_name("popdata"))
+
+
+def _env(databases, tmp_path: Path) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    warehouse = databases.create("popdata_test_run")
+    metadata = databases.create("airflow_test_run")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env.update(
+        POPDATA_WAREHOUSE_URL=warehouse,
+        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=metadata,
+        POPDATA_VAR=str(tmp_path / "var"),
+    )
+    return env
+
+
+def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([POPDATA, *args], env=env, capture_output=True, text=True, timeout=900, check=False)
+
+
+def test_run_loads_the_sample_drop_through_the_dags(databases, landing: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    env = _env(databases, tmp_path)
+    outbox = tmp_path / "outbox"
+    done = _run(env, "run", "--landing", str(landing), "--outbox", str(outbox), "--quiet-seconds", "0")
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    assert "DAG run ingest__police__household_registry: success" in done.stdout
+    assert "police/household_registry" in done.stdout
+
+    engine = sa.create_engine(env["POPDATA_WAREHOUSE_URL"])
+    with engine.connect() as conn:
+        statuses = conn.execute(
+            sa.text(
+                "SELECT feed, status, rows_read, rows_loaded, rows_rejected FROM audit.file_ledger ORDER BY file_id"
+            )
+        ).all()
+        assert {(s.feed, s.status) for s in statuses} == {
+            ("regions", "loaded"),
+            ("household_registry", "loaded"),
+        }
+        assert sum(s.rows_loaded for s in statuses if s.feed == "household_registry") == 3044 + 3046
+        assert conn.execute(sa.text("SELECT sum(persons) FROM mart.population")).scalar()
+    engine.dispose()
+    receipts = sorted((outbox / "police" / "receipts").glob("*.json"))
+    assert len(receipts) == 2
+    assert all(json.loads(p.read_text(encoding="utf-8"))["status"] == "loaded" for p in receipts)
+
+    # the Airflow metadata database recorded real task instances of the run
+    meta = sa.create_engine(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
+    with meta.connect() as conn:
+        tasks = conn.execute(
+            sa.text(
+                "SELECT task_id, count(*) FROM task_instance WHERE dag_id = 'ingest__police__household_registry'"
+                " AND state = 'success' GROUP BY task_id"
+            )
+        ).all()
+    meta.dispose()
+    assert dict(tasks) == {
+        "register_drops": 1,
+        "stage_file": 2,
+        "validate_file": 2,
+        "publish_file": 2,
+        "summarize": 1,
+    }
+
+    # a second run finds nothing new and changes nothing
+    again = _run(env, "run", "--landing", str(landing), "--outbox", str(outbox), "--quiet-seconds", "0")
+    assert again.returncode == 0, again.stderr[-4000:]
+    engine = sa.create_engine(env["POPDATA_WAREHOUSE_URL"])
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM audit.file_ledger")).scalar() == len(statuses)
+    engine.dispose()
+
+    status = _run(env, "status")
+    assert status.returncode == 0, status.stderr[-2000:]
+    assert "household_registry" in status.stdout and "ingest__police__household_registry" in status.stdout
