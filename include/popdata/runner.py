@@ -101,8 +101,23 @@ def prepare_airflow(settings: Settings, *, verbose: bool = False) -> None:
     airflow_env.apply(settings, db.airflow_metadata_url(settings))
     from airflow.utils import db as airflow_db
 
-    with contextlib.redirect_stdout(io.StringIO()):
-        airflow_db.upgradedb()
+    if not _airflow_metadata_current(airflow_db):
+        with contextlib.redirect_stdout(io.StringIO()):
+            airflow_db.upgradedb()
+
+
+def _airflow_metadata_current(airflow_db: Any) -> bool:
+    """True when Airflow's metadata database is at the head revision of this Airflow."""
+    from airflow.utils.session import create_session
+    from alembic.script import ScriptDirectory
+
+    try:
+        heads = set(ScriptDirectory.from_config(airflow_db._get_alembic_config()).get_heads())
+        with create_session() as session:
+            current = airflow_db._get_current_revision(session)
+    except Exception:  # any doubt: let upgradedb decide
+        return False
+    return current is not None and current in heads
 
 
 def run(
