@@ -98,7 +98,13 @@ def test_to_simplified_keeps_surnames() -> None:
 
 def test_to_simplified_never_rewrites_valid_simplified_characters() -> None:
     # plain OpenCC t2s maps 沈→沉 and 乾→干: both are real surnames / name characters
-    assert to_simplified(["沈思辉", "乾隆", "王𣵦", "劉小明", "鍾麗"]) == ["沈思辉", "乾隆", "王𣵦", "刘小明", "钟丽"]
+    assert to_simplified(["沈思辉", "乾隆", "王𣵦", "劉小明", "鍾麗"]) == [
+        "沈思辉",
+        "乾隆",
+        "王𣵦",
+        "刘小明",
+        "钟丽",
+    ]
     assert not has_traditional("沈思辉") and has_traditional("劉德華")
 
 
