@@ -91,3 +91,51 @@ def test_run_loads_the_sample_drop_through_the_dags(databases, landing: Path, tm
     status = _run(env, "status")
     assert status.returncode == 0, status.stderr[-2000:]
     assert "household_registry" in status.stdout and "ingest__police__household_registry" in status.stdout
+
+
+def test_run_on_a_generated_county_agrees_with_its_ground_truth(databases, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import csv
+
+    from popdata.generate import generate_county
+
+    county = tmp_path / "county"
+    generate_county(county, persons=3000, seed=7)
+    env = _env(databases, tmp_path)
+    outbox = tmp_path / "outbox"
+    done = _run(
+        env, "run", "--landing", str(county / "landing"), "--outbox", str(outbox), "--quiet-seconds", "0"
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+
+    with (county / "truth" / "defects.csv").open(encoding="utf-8") as handle:
+        expected = {
+            (d["file_name"], int(d["physical_line"]))
+            for d in csv.DictReader(handle)
+            if d["feed"] == "household_registry" and d["rejects_row"] == "true"
+        }
+    engine = sa.create_engine(env["POPDATA_WAREHOUSE_URL"])
+    with engine.connect() as conn:
+        ledger = (
+            conn.execute(
+                sa.text("SELECT * FROM audit.file_ledger WHERE feed = 'household_registry' ORDER BY file_id")
+            )
+            .mappings()
+            .all()
+        )
+        rejected = {
+            (r.file_name, r.line_no)
+            for r in conn.execute(
+                sa.text(
+                    "SELECT DISTINCT l.file_name, r.line_no FROM audit.rejected_rows r"
+                    " JOIN audit.file_ledger l USING (file_id) WHERE l.feed = 'household_registry'"
+                )
+            )
+        }
+        persons = conn.execute(sa.text("SELECT sum(persons) FROM mart.population")).scalar()
+    engine.dispose()
+    assert ledger and all(r["status"] in ("loaded", "loaded_with_rejections") for r in ledger)
+    assert sum(r["rows_loaded"] for r in ledger) > 0 and persons
+    # every row the truth says must be rejected is rejected, and nothing else
+    assert rejected == expected
+    receipts = list((outbox / "police" / "receipts").glob("household_registry*.json"))
+    assert len(receipts) == len(ledger)

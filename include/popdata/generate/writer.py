@@ -403,12 +403,14 @@ class FeedWriter:
                 self.rows_by_feed[spec.feed] += n_rows
 
     def _rejects(self, spec: FeedSpec, defect: tuple[int, str, str, str]) -> bool:
-        """Does this defect make the platform reject the row?"""
+        """Does this defect make the platform reject the row?
+
+        Damaged text and impossible dates reject a row in a required column; in an
+        optional column the value loads as null with a warning (AGENCY_EXTRACTS.md §2).
+        """
         _, column, kind, _ = defect
-        if kind in REJECTING_KINDS:
-            return True
-        if kind == "impossible_date" and column in spec.column_names:
-            return spec.column(column).required
+        if kind in REJECTING_KINDS or kind == "impossible_date":
+            return column in spec.column_names and spec.column(column).required
         return False
 
     def _log_cells(
