@@ -158,10 +158,12 @@ def build_feed_dag(feed: Feed) -> DAG:
                 )
             return dict(Counter(str(r.status) for r in rows))
 
+        file_ids = register_drops()
         published = publish_file.expand(
-            file_id=validate_file.expand(file_id=stage_file.expand(file_id=register_drops()))
+            file_id=validate_file.expand(file_id=stage_file.expand(file_id=file_ids))
         )
-        summarize(published)  # type: ignore[arg-type]  # an XComArg resolves to the list at run time
+        # summarize reads the ids from register_drops (a plain list), after every file is done
+        published >> summarize(file_ids)  # type: ignore[arg-type]  # an XComArg resolves to the list at run time
     return dag
 
 
