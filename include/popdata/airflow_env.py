@@ -14,12 +14,14 @@ from pathlib import Path
 
 from popdata.config.settings import Settings
 
+_SECRET_BYTES = 64  # HS512 wants a key of at least 64 bytes (RFC 7518 §3.2)
+
 
 def _secret(path: Path) -> str:
     """A random secret kept in ``var/`` so every Airflow process of this home shares it."""
-    if not path.exists():
+    if not path.exists() or len(path.read_text(encoding="utf-8").strip()) < _SECRET_BYTES:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(32), encoding="utf-8")
+        path.write_text(secrets.token_urlsafe(_SECRET_BYTES), encoding="utf-8")
         path.chmod(0o600)
     return path.read_text(encoding="utf-8").strip()
 

@@ -56,6 +56,9 @@ def _doc(feed: Feed) -> str:
 
 def build_feed_dag(feed: Feed) -> DAG:
     """The ingest DAG of one feed."""
+    from popdata.config.settings import load_settings
+
+    retries = load_settings().task_retries
     with DAG(
         dag_id=feed.dag_id,
         description=f"Ingest {feed.agency}/{feed.feed} ({feed.title_zh})",
@@ -65,7 +68,7 @@ def build_feed_dag(feed: Feed) -> DAG:
         max_active_runs=1,
         tags=["ingest", feed.agency, feed.feed],
         doc_md=_doc(feed),
-        default_args={"retries": 2, "retry_delay": timedelta(seconds=30), "owner": "popdata"},
+        default_args={"retries": retries, "retry_delay": timedelta(seconds=30), "owner": "popdata"},
         params={
             "landing": Param(None, type=["null", "string"], description="landing folder"),
             "outbox": Param(None, type=["null", "string"], description="outbox folder"),

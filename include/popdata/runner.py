@@ -157,6 +157,16 @@ def run(
     return report
 
 
+_HEADLINE_SQL = """
+SELECT reference_date, sum(persons) AS persons,
+       sum(persons) FILTER (WHERE sex = 'M') AS men,
+       sum(persons) FILTER (WHERE sex = 'F') AS women,
+       count(DISTINCT village_code) AS villages
+FROM mart.population
+GROUP BY reference_date ORDER BY reference_date DESC LIMIT 1
+"""
+
+
 def summary(engine: sa.Engine, report: RunReport | None = None) -> str:
     """A readable summary of the warehouse: files by status, rows, and headline figures."""
     lines: list[str] = []
@@ -192,22 +202,12 @@ def summary(engine: sa.Engine, report: RunReport | None = None) -> str:
             )
         if not rows:
             lines.append("(no files in the ledger yet)")
-        latest = (
-            conn.execute(
-                sa.text(
-                    """
-                SELECT reference_date, sum(persons) AS persons,
-                       sum(persons) FILTER (WHERE sex = 'M') AS men,
-                       sum(persons) FILTER (WHERE sex = 'F') AS women,
-                       count(DISTINCT village_code) AS villages
-                FROM mart.population
-                GROUP BY reference_date ORDER BY reference_date DESC LIMIT 1
-                """
-                )
-            )
-            .mappings()
-            .first()
-        )
+        try:
+            latest = conn.execute(sa.text(_HEADLINE_SQL)).mappings().first()
+        except sa.exc.DBAPIError as exc:
+            conn.rollback()
+            latest = None
+            lines.append(f"mart.population unavailable: {str(exc.orig).splitlines()[0]}")
         if latest:
             ratio = f"{100 * latest['men'] / latest['women']:.1f}" if latest["women"] else "n/a"
             lines.append(

@@ -139,3 +139,28 @@ def test_run_on_a_generated_county_agrees_with_its_ground_truth(databases, tmp_p
     assert rejected == expected
     receipts = list((outbox / "police" / "receipts").glob("household_registry*.json"))
     assert len(receipts) == len(ledger)
+
+
+def test_run_exits_non_zero_when_a_dag_run_fails(databases, landing: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A warehouse whose mart table went missing makes publish fail: the run says so and exits 1."""
+    from popdata.warehouse import migrate
+
+    env = _env(databases, tmp_path)
+    env["POPDATA_TASK_RETRIES"] = "0"
+    engine = sa.create_engine(env["POPDATA_WAREHOUSE_URL"])
+    migrate.upgrade(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE mart.population"))
+    done = _run(
+        env, "run", "--landing", str(landing), "--outbox", str(tmp_path / "outbox"), "--quiet-seconds", "0"
+    )
+    assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "FAILED DAG runs: ingest__police__household_registry" in done.stderr
+    with engine.connect() as conn:
+        # nothing half-published: the files stay validated, ready for a re-run once the schema is fixed
+        stages = conn.execute(
+            sa.text("SELECT stage FROM audit.file_ledger WHERE feed = 'household_registry'")
+        ).scalars()
+        assert set(stages) == {"validated"}
+        assert conn.execute(sa.text("SELECT count(*) FROM core.household_registry_rows")).scalar() == 0
+    engine.dispose()

@@ -25,6 +25,8 @@ Environment variables (all optional):
     complete (default 60, the contract's default).
 ``POPDATA_MAX_FILE_BYTES``
     Files larger than this are quarantined (default 2 GiB).
+``POPDATA_TASK_RETRIES``
+    How often Airflow retries a failed ingest task (default 2).
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class Settings:
     quiet_seconds: float
     max_file_bytes: int
     var: Path
+    task_retries: int = 2
 
     @property
     def embedded_pgdata(self) -> Path:
@@ -114,4 +117,5 @@ def load_settings() -> Settings:
         quiet_seconds=_float_env("POPDATA_QUIET_SECONDS", 60.0),
         max_file_bytes=_int_env("POPDATA_MAX_FILE_BYTES", 2 * 1024**3),
         var=var,
+        task_retries=_int_env("POPDATA_TASK_RETRIES", 2),
     )

@@ -1,0 +1,163 @@
+"""``make bench``: measured throughput of the household registry slice, phase by phase.
+
+Generates a synthetic county, then times each step of one registry snapshot
+through the real pipeline code on a scratch database of the configured server
+(the embedded default unless ``POPDATA_WAREHOUSE_URL`` is set): decode and
+parse, normalise, COPY into staging, Great Expectations validation, publish.
+It prints rows per second per phase, each phase's share of the total, and a
+side-by-side ratio of COPY against row-by-row ``executemany`` INSERT on the
+same rows. Figures are printed, never asserted.
+
+    python -m popdata.bench [--persons N] [--seed S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from popdata.config.feeds import feed_by_id
+from popdata.config.settings import load_settings
+from popdata.ingest import arrive, pipeline, read, rows
+from popdata.warehouse import db, migrate, staging
+
+T = TypeVar("T")
+
+
+def _timed(label: str, timings: dict[str, float], fn: Callable[[], T]) -> T:
+    started = time.perf_counter()
+    result = fn()
+    timings[label] = time.perf_counter() - started
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the benchmark and print the figures."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--persons", type=int, default=200_000)
+    parser.add_argument("--seed", type=int, default=2014)
+    args = parser.parse_args(argv)
+
+    from popdata.generate import generate_county
+
+    settings = load_settings()
+    work = Path(tempfile.mkdtemp(prefix="popdata-bench-"))
+    server_url = make_url(db.warehouse_url(settings))
+    name = f"popdata_bench_{uuid.uuid4().hex[:8]}"
+    bench_url = server_url.set(database=name).render_as_string(hide_password=False)
+    db.ensure_database(bench_url)
+    engine = sa.create_engine(bench_url)
+    try:
+        started = time.perf_counter()
+        generate_county(work, persons=args.persons, seed=args.seed)
+        generate_seconds = time.perf_counter() - started
+        migrate.upgrade(engine)
+        feed = feed_by_id("police__household_registry")
+        landing, outbox = work / "landing", work / "outbox"
+        regions = feed_by_id("stats__regions")
+        pipeline.process(
+            engine, settings, regions, landing=landing, outbox=outbox, quiet_seconds=0, now=time.time()
+        )
+
+        drops = arrive.find_drops(landing, feed, quiet_seconds=0, now=time.time())
+        path = max(drops, key=lambda d: d.path.stat().st_size).path
+        size_mb = path.stat().st_size / 1e6
+        timings: dict[str, float] = {}
+        table = _timed(
+            "decode + parse", timings, lambda: read.read_file(path, feed, max_bytes=settings.max_file_bytes)
+        )
+        with engine.connect() as conn:
+            resolver = pipeline.load_region_resolver(conn)
+        extract = arrive.check_file_name(path.name, feed.feed).extract_date
+        assert extract is not None
+        normalised = _timed(
+            "normalise",
+            timings,
+            lambda: rows.normalise_table(table, feed, extract_date=extract, resolver=resolver),
+        )
+        n = normalised.rows_loaded
+
+        # the rest through the real steps, on a registered ledger row
+        registered = pipeline.register(engine, feed, landing, quiet_seconds=0, now=time.time())
+        with engine.connect() as conn:
+            file_id = next(
+                i for i in registered.file_ids if pipeline.ledger_row(conn, i)["file_name"] == path.name
+            )
+        _timed(
+            "COPY to staging",
+            timings,
+            lambda: staging.create_and_copy(engine, feed, file_id, normalised.columns),
+        )
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "UPDATE audit.file_ledger SET stage = 'staged', rows_read = :r, rows_loaded = :l,"
+                    " rows_rejected = :j WHERE file_id = :id"
+                ),
+                {"r": normalised.rows_read, "l": n, "j": normalised.rows_rejected, "id": file_id},
+            )
+        _timed("GX validate", timings, lambda: pipeline.validate(engine, settings, file_id, outbox=outbox))
+        _timed("publish (core + mart)", timings, lambda: pipeline.publish(engine, file_id, outbox=outbox))
+
+        # side by side: COPY versus executemany INSERT of the same rows
+        sample = min(n, 50_000)
+        cols = {k: v[:sample] for k, v in normalised.columns.items()}
+        copy_s = _time(lambda: staging.create_and_copy(engine, feed, 10**9, cols))
+        insert_s = _time(lambda: _insert_rows(engine, feed, cols))
+
+        total = sum(timings.values())
+        print(f"\npopdata bench — {args.persons} persons generated in {generate_seconds:.1f}s")
+        print(f"file: {path.name}, {size_mb:.1f} MB, {normalised.rows_read} rows ({n} loaded)\n")
+        print(f"{'phase':<24}{'seconds':>9}{'rows/s':>12}{'share':>8}")
+        for label, seconds in timings.items():
+            print(f"{label:<24}{seconds:>9.2f}{n / seconds:>12,.0f}{seconds / total:>8.0%}")
+        print(f"{'slice total':<24}{total:>9.2f}{n / total:>12,.0f}{1:>8.0%}")
+        print(
+            f"\nCOPY vs executemany INSERT, {sample} rows: {sample / copy_s:,.0f} vs {sample / insert_s:,.0f} rows/s "
+            f"(COPY {insert_s / copy_s:.1f}x faster)"
+        )
+    finally:
+        engine.dispose()
+        admin = sa.create_engine(server_url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _time(fn: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def _insert_rows(engine: sa.Engine, feed: object, columns: dict[str, list[object]]) -> None:
+    from popdata.config.feeds import Feed
+
+    assert isinstance(feed, Feed)
+    names = [n for n, _ in rows.staging_columns(feed)]
+    table = staging.staging_table(feed, 10**9)
+    placeholders = ", ".join(f":{n}" for n in names)
+    records = [
+        dict(zip(names, values, strict=True)) for values in zip(*(columns[n] for n in names), strict=True)
+    ]
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'TRUNCATE staging."{table}"'))
+        conn.execute(
+            sa.text(f'INSERT INTO staging."{table}" ({", ".join(names)}) VALUES ({placeholders})'), records
+        )
+
+
+if __name__ == "__main__":
+    main()
