@@ -151,7 +151,7 @@ def normalise_table(
     for column in feed.columns:
         index = positions.get(column.name)
         raw = [row[index] if index is not None and index < len(row) else None for row in table.rows]
-        cleaned = [text.clean_text(v) for v in raw]
+        cleaned = _clean_column(raw)
         outputs = _normalise_column(column, cleaned, resolver)
         for name, values in outputs.values.items():
             staged[name] = values
@@ -221,22 +221,54 @@ def _normalise_column(
     return out
 
 
+def _clean_column(values: list[str | None]) -> list[str | None]:
+    """``clean_text`` over a column, once per distinct value (codes, dates and regions repeat a lot)."""
+    cache: dict[str | None, str | None] = {}
+    out: list[str | None] = []
+    append = out.append
+    for value in values:
+        try:
+            append(cache[value])
+        except KeyError:
+            cleaned = cache[value] = text.clean_text(value)
+            append(cleaned)
+    return out
+
+
+_PLACEHOLDERS_FOLDED = frozenset(c.casefold() for p in text.PLACEHOLDERS if (c := text.clean_text(p)))
+_PLACEHOLDER_MAX = max(len(p) for p in _PLACEHOLDERS_FOLDED)
+
+
 def _blank_or_placeholder(value: str | None) -> bool:
-    return value is None or text.is_placeholder(value)
+    """Blank, or a generic placeholder (``不详``, ``无``, ``-`` …); ``value`` is already cleaned."""
+    return value is None or (len(value) <= _PLACEHOLDER_MAX and value.casefold() in _PLACEHOLDERS_FOLDED)
+
+
+_BLANK, _DAMAGED, _USABLE = 0, 1, 2
+
+
+def _text_kind(value: str | None) -> int:
+    if _blank_or_placeholder(value):
+        return _BLANK
+    assert value is not None
+    return _DAMAGED if text.is_damaged(value) else _USABLE
 
 
 def _text_like(column: Column, values: list[str | None]) -> _ColumnOutput:
     out = _ColumnOutput(values={})
     usable: list[str | None] = []
+    kinds: dict[str | None, int] = {}
     for i, value in enumerate(values):
-        if _blank_or_placeholder(value):
-            usable.append(None)
-        elif value is not None and text.is_damaged(value):
+        kind = kinds.get(value)
+        if kind is None:
+            kind = kinds[value] = _text_kind(value)
+        if kind == _USABLE:
+            usable.append(value)
+            continue
+        usable.append(None)
+        if kind == _DAMAGED:
             out.errors[i] = text.DAMAGED_TEXT
             out.irregular.add(DAMAGED_TEXT)
-            usable.append(None)
-        else:
-            usable.append(value)
     if column.type == "code":
         out.values[column.name] = usable
         return out
