@@ -37,6 +37,7 @@ class RunReport:
 
     as_of: date | None
     dag_runs: dict[str, str] = field(default_factory=dict)
+    failed_tasks: dict[str, list[str]] = field(default_factory=dict)
     unconfigured: list[Path] = field(default_factory=list)
     waited_seconds: float = 0.0
     seconds: float = 0.0
@@ -152,7 +153,10 @@ def run(
         dag = build_feed_dag(feed)
         print(f"running {dag.dag_id} …", flush=True)
         dag_run = dag.test(logical_date=logical, run_conf=conf)
-        report.dag_runs[dag.dag_id] = str(getattr(dag_run.state, "value", dag_run.state))
+        state = str(getattr(dag_run.state, "value", dag_run.state))
+        report.dag_runs[dag.dag_id] = state
+        if state != "success":
+            report.failed_tasks[dag.dag_id] = _failed_tasks(settings, dag.dag_id, dag_run.run_id)
     report.seconds = time.monotonic() - started
     return report
 
@@ -165,6 +169,23 @@ SELECT reference_date, sum(persons) AS persons,
 FROM mart.population
 GROUP BY reference_date ORDER BY reference_date DESC LIMIT 1
 """
+
+
+def _failed_tasks(settings: Settings, dag_id: str, run_id: str) -> list[str]:
+    """``task[map index]: state`` of the task instances of a run that did not succeed."""
+    engine = sa.create_engine(db.airflow_metadata_url(settings))
+    try:
+        with engine.connect() as conn:
+            found = conn.execute(
+                sa.text(
+                    "SELECT task_id, map_index, state FROM task_instance WHERE dag_id = :d AND run_id = :r"
+                    " AND state IN ('failed', 'upstream_failed') ORDER BY task_id, map_index"
+                ),
+                {"d": dag_id, "r": run_id},
+            ).all()
+    finally:
+        engine.dispose()
+    return [f"{t.task_id}{f'[{t.map_index}]' if t.map_index >= 0 else ''}: {t.state}" for t in found]
 
 
 def summary(engine: sa.Engine, report: RunReport | None = None) -> str:
@@ -218,6 +239,9 @@ def summary(engine: sa.Engine, report: RunReport | None = None) -> str:
     if report is not None:
         for dag_id, state in report.dag_runs.items():
             lines.append(f"DAG run {dag_id}: {state}")
+            lines.extend(f"    {task}" for task in report.failed_tasks.get(dag_id, []))
+        if report.failed_tasks:
+            lines.append("(popdata run --verbose shows Airflow's log with each task's error)")
         if report.unconfigured:
             lines.append(
                 f"{len(report.unconfigured)} file(s) belong to feeds this version does not ingest yet; "

@@ -275,3 +275,30 @@ def test_files_in_transit_are_not_picked_up(engine: sa.Engine, tmp_path: Path) -
     assert found.file_ids == () and len(found.waiting) == 1
     found = pipeline.register(engine, feed, landing, quiet_seconds=60, now=fresh.stat().st_mtime + 61)
     assert len(found.file_ids) == 1
+
+
+def test_same_bytes_dropped_twice_at_once_load_once(engine: sa.Engine, tmp_path: Path) -> None:
+    """Both copies get through staging and validation concurrently; publishing decides, under a lock."""
+    landing, outbox = tmp_path / "landing", tmp_path / "outbox"
+    lines = [HEADER, "11010519491231002X,张伟,男,1949-12-31,100000001,户主,120115115001,住址1,正常"]
+    _write_registry(landing, "household_registry_20140731.csv", lines)
+    _write_registry(landing, "household_registry_20140731_2.csv", lines)
+    settings = load_settings()
+    ids = pipeline.register(engine, feed_by_id(REGISTRY), landing, quiet_seconds=0, now=time.time()).file_ids
+    assert len(ids) == 2
+    for step in ("stage", "validate"):
+        for file_id in ids:
+            if step == "stage":
+                assert pipeline.stage(engine, settings, file_id, landing=landing, outbox=outbox) == "staged"
+            else:
+                assert pipeline.validate(engine, settings, file_id, outbox=outbox) == "validated"
+    assert [pipeline.publish(engine, i, outbox=outbox) for i in ids] == ["published", "duplicate"]
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT status, duplicate_of FROM audit.file_ledger ORDER BY file_id")
+        ).all()
+        assert [tuple(r) for r in rows] == [("loaded", None), ("duplicate", ids[0])]
+        assert conn.execute(sa.text("SELECT count(*) FROM core.household_registry_rows")).scalar() == 1
+        assert (
+            conn.execute(sa.text("SELECT count(*) FROM pg_tables WHERE schemaname = 'staging'")).scalar() == 0
+        )

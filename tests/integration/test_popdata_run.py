@@ -156,6 +156,7 @@ def test_run_exits_non_zero_when_a_dag_run_fails(databases, landing: Path, tmp_p
     )
     assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
     assert "FAILED DAG runs: ingest__police__household_registry" in done.stderr
+    assert "publish_file[0]: failed" in done.stdout
     with engine.connect() as conn:
         # nothing half-published: the files stay validated, ready for a re-run once the schema is fixed
         stages = conn.execute(

@@ -161,22 +161,8 @@ def stage(engine: sa.Engine, settings: Settings, file_id: int, *, landing: Path,
         return str(ledger["stage"])
     feed = _feed_of(ledger)
     with engine.begin() as conn:
-        loaded = conn.execute(
-            sa.text(
-                "SELECT file_id FROM audit.file_ledger WHERE agency = :a AND feed = :f AND sha256 = :s"
-                " AND status IN ('loaded', 'loaded_with_rejections') AND file_id <> :id"
-            ),
-            {"a": ledger["agency"], "f": ledger["feed"], "s": ledger["sha256"], "id": file_id},
-        ).first()
-        if loaded is not None:
-            conn.execute(
-                sa.text(
-                    "UPDATE audit.file_ledger SET status = 'duplicate', stage = 'duplicate', duplicate_of = :d,"
-                    " rows_read = 0, rows_loaded = 0, rows_rejected = 0 WHERE file_id = :id"
-                ),
-                {"d": loaded[0], "id": file_id},
-            )
-    if loaded is not None:
+        duplicate_of = _mark_if_duplicate(conn, feed, ledger)
+    if duplicate_of is not None:
         write_receipt(engine, file_id, outbox)
         return "duplicate"
 
@@ -376,26 +362,68 @@ def publish(engine: sa.Engine, file_id: int, *, outbox: Path) -> str:
     paths = receipts.receipt_paths(outbox, ledger["agency"], ledger["file_name"], ledger["sha256"])
     status = "loaded_with_rejections" if ledger["rows_rejected"] else "loaded"
     with engine.begin() as conn:
-        conn.execute(sa.text(f'DELETE FROM core."{feed.feed}_rows" WHERE file_id = :id'), {"id": file_id})
-        conn.execute(
-            sa.text(
-                f'INSERT INTO core."{feed.feed}_rows" (file_id, {column_list}) '
-                f'SELECT :id, {column_list} FROM staging."{table}"'
-            ),
-            {"id": file_id},
-        )
-        conn.execute(
-            sa.text(
-                "UPDATE audit.file_ledger SET status = :status, stage = 'published', published_at = :now,"
-                " receipt_path = :receipt WHERE file_id = :id"
-            ),
-            {"status": status, "now": datetime.now(UTC), "receipt": str(paths.json_path), "id": file_id},
-        )
-        for mart in feed.publishes:
-            refresh_mart(conn, mart, file_id)
-        staging.drop(conn, feed, file_id)
+        duplicate = _mark_if_duplicate(conn, feed, ledger) is not None
+        if not duplicate:
+            _publish_rows(conn, feed, file_id, table, column_list, status, paths.json_path)
     write_receipt(engine, file_id, outbox)
-    return "published"
+    return "duplicate" if duplicate else "published"
+
+
+def _publish_rows(
+    conn: sa.Connection, feed: Feed, file_id: int, table: str, column_list: str, status: str, receipt: Path
+) -> None:
+    """Inside the publish transaction: rows to core, ledger closed, marts refreshed, staging dropped."""
+    conn.execute(sa.text(f'DELETE FROM core."{feed.feed}_rows" WHERE file_id = :id'), {"id": file_id})
+    conn.execute(
+        sa.text(
+            f'INSERT INTO core."{feed.feed}_rows" (file_id, {column_list}) '
+            f'SELECT :id, {column_list} FROM staging."{table}"'
+        ),
+        {"id": file_id},
+    )
+    conn.execute(
+        sa.text(
+            "UPDATE audit.file_ledger SET status = :status, stage = 'published', published_at = :now,"
+            " receipt_path = :receipt WHERE file_id = :id"
+        ),
+        {"status": status, "now": datetime.now(UTC), "receipt": str(receipt), "id": file_id},
+    )
+    for mart in feed.publishes:
+        refresh_mart(conn, mart, file_id)
+    staging.drop(conn, feed, file_id)
+
+
+def _mark_if_duplicate(conn: sa.Connection, feed: Feed, ledger: dict[str, Any]) -> int | None:
+    """When the same bytes of this feed are already loaded, close this file as a duplicate.
+
+    Serialised per (agency, feed, sha256) by a transaction-scoped advisory lock, so two
+    drops of the same bytes at once end as one ``loaded`` and one ``duplicate``.
+    Returns the id of the loaded file, or None.
+    """
+    conn.execute(
+        sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
+        {"k": f"{ledger['agency']}/{ledger['feed']}/{ledger['sha256']}"},
+    )
+    loaded = conn.execute(
+        sa.text(
+            "SELECT file_id FROM audit.file_ledger WHERE agency = :a AND feed = :f AND sha256 = :s"
+            " AND status IN ('loaded', 'loaded_with_rejections') AND file_id <> :id ORDER BY file_id LIMIT 1"
+        ),
+        {"a": ledger["agency"], "f": ledger["feed"], "s": ledger["sha256"], "id": ledger["file_id"]},
+    ).scalar()
+    if loaded is None:
+        return None
+    staging.drop(conn, feed, ledger["file_id"])
+    for table in ("rejected_rows", "row_warnings"):
+        conn.execute(sa.text(f"DELETE FROM audit.{table} WHERE file_id = :id"), {"id": ledger["file_id"]})
+    conn.execute(
+        sa.text(
+            "UPDATE audit.file_ledger SET status = 'duplicate', stage = 'duplicate', duplicate_of = :d,"
+            " rows_read = 0, rows_loaded = 0, rows_rejected = 0, rows_warned = 0 WHERE file_id = :id"
+        ),
+        {"d": loaded, "id": ledger["file_id"]},
+    )
+    return int(loaded)
 
 
 def refresh_mart(conn: sa.Connection, mart: str, file_id: int) -> None:

@@ -32,6 +32,9 @@ def _run(connection: sa.Connection) -> None:
         with context.begin_transaction():
             context.run_migrations()
         connection.commit()
+    except BaseException:
+        connection.rollback()  # keep the original error; the unlock below needs a live transaction
+        raise
     finally:
         connection.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK})
         connection.commit()
