@@ -98,3 +98,11 @@ def landing(tmp_path: Path) -> Path:
     target = tmp_path / "landing"
     shutil.copytree(SAMPLE_LANDING, target)
     return target
+
+
+@pytest.fixture(autouse=True)
+def _quarantine_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Quarantined files are moved under the test's own folder, never the repository's var/."""
+    target = tmp_path / "quarantine"
+    monkeypatch.setenv("POPDATA_QUARANTINE", str(target))
+    return target

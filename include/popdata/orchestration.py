@@ -117,8 +117,10 @@ def build_feed_dag(feed: Feed) -> DAG:
             from popdata.ingest import pipeline
             from popdata.warehouse import db
 
-            _, outbox, _ = _folders(get_current_context()["params"])
-            reached = pipeline.validate(db.get_engine(), load_settings(), file_id, outbox=outbox)
+            landing, outbox, _ = _folders(get_current_context()["params"])
+            reached = pipeline.validate(
+                db.get_engine(), load_settings(), file_id, outbox=outbox, landing=landing
+            )
             print(f"file {file_id}: {reached}")
             return file_id
 

@@ -6,6 +6,7 @@ import json
 import shutil
 import time
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -249,6 +250,19 @@ def test_missing_required_column_quarantines_the_file(engine: sa.Engine, tmp_pat
         assert conn.execute(sa.text("SELECT count(*) FROM core.household_registry_rows")).scalar() == 0
     text = next((outbox / "police" / "receipts").glob("*.txt")).read_text(encoding="utf-8")
     assert "缺少必填列" in text
+    # moved aside: out of the drop zone, into the quarantine folder, recorded in the ledger
+    dropped = landing / "police" / "household_registry" / "household_registry_20140731.csv"
+    assert not dropped.exists()
+    moved = Path(str(_scalar(engine, "SELECT quarantine_path FROM audit.file_ledger")))
+    assert moved.is_file() and moved.parent == tmp_path / "quarantine" / "police" / "household_registry"
+    # the agency sends the corrected file under the same name: a new drop, loaded
+    _write_registry(
+        landing,
+        "household_registry_20140731.csv",
+        [HEADER, "11010519491231002X,张伟,男,1949-12-31,100000001,户主,120115115001,住址1,正常"],
+    )
+    assert list(_process(engine, REGISTRY, landing, outbox).values()) == ["published"]
+    assert _scalar(engine, "SELECT count(*) FROM core.household_registry_rows") == 1
 
 
 def test_manifest_disagreeing_with_the_file_quarantines(engine: sa.Engine, tmp_path: Path) -> None:
@@ -278,7 +292,7 @@ def test_files_in_transit_are_not_picked_up(engine: sa.Engine, tmp_path: Path) -
 
 
 def test_same_bytes_dropped_twice_at_once_load_once(engine: sa.Engine, tmp_path: Path) -> None:
-    """Both copies get through staging and validation concurrently; publishing decides, under a lock."""
+    """The earliest registered copy loads; the other is a duplicate even while the first is in flight."""
     landing, outbox = tmp_path / "landing", tmp_path / "outbox"
     lines = [HEADER, "11010519491231002X,张伟,男,1949-12-31,100000001,户主,120115115001,住址1,正常"]
     _write_registry(landing, "household_registry_20140731.csv", lines)
@@ -286,12 +300,11 @@ def test_same_bytes_dropped_twice_at_once_load_once(engine: sa.Engine, tmp_path:
     settings = load_settings()
     ids = pipeline.register(engine, feed_by_id(REGISTRY), landing, quiet_seconds=0, now=time.time()).file_ids
     assert len(ids) == 2
-    for step in ("stage", "validate"):
-        for file_id in ids:
-            if step == "stage":
-                assert pipeline.stage(engine, settings, file_id, landing=landing, outbox=outbox) == "staged"
-            else:
-                assert pipeline.validate(engine, settings, file_id, outbox=outbox) == "validated"
+    # the second copy is staged while the first is still in flight (staged, not yet published)
+    assert pipeline.stage(engine, settings, ids[0], landing=landing, outbox=outbox) == "staged"
+    assert pipeline.stage(engine, settings, ids[1], landing=landing, outbox=outbox) == "duplicate"
+    assert pipeline.validate(engine, settings, ids[0], outbox=outbox) == "validated"
+    assert pipeline.validate(engine, settings, ids[1], outbox=outbox) == "duplicate"
     assert [pipeline.publish(engine, i, outbox=outbox) for i in ids] == ["published", "duplicate"]
     with engine.connect() as conn:
         rows = conn.execute(
@@ -302,3 +315,31 @@ def test_same_bytes_dropped_twice_at_once_load_once(engine: sa.Engine, tmp_path:
         assert (
             conn.execute(sa.text("SELECT count(*) FROM pg_tables WHERE schemaname = 'staging'")).scalar() == 0
         )
+
+
+def test_a_person_missing_from_a_newer_snapshot_has_left_as_of_it(engine: sa.Engine, tmp_path: Path) -> None:
+    landing, outbox = tmp_path / "landing", tmp_path / "outbox"
+    zhang = "11010519491231002X,张伟,男,1949-12-31,100000001,户主,120115115001,住址1,正常"
+    li = "120115198001010016,李娜,女,1980-01-01,100000001,配偶,120115115001,住址1,正常"
+    # the June snapshot arrives first, then the May one (out of order), then July
+    _write_registry(landing, "household_registry_20140630.csv", [HEADER, zhang])
+    _process(engine, REGISTRY, landing, outbox)
+    _write_registry(landing, "household_registry_20140531.csv", [HEADER, zhang, li])
+    _process(engine, REGISTRY, landing, outbox)
+    with engine.connect() as conn:
+        left = conn.execute(
+            sa.text("SELECT id_no, name, last_seen, left_as_of FROM core.household_registry_departures")
+        ).all()
+    assert [tuple(r) for r in left] == [("120115198001010016", "李娜", date(2014, 5, 31), date(2014, 6, 30))]
+    _write_registry(landing, "household_registry_20140731.csv", [HEADER, li])
+    _process(engine, REGISTRY, landing, outbox)
+    with engine.connect() as conn:
+        left = conn.execute(
+            sa.text("SELECT id_no, left_as_of FROM core.household_registry_departures ORDER BY left_as_of")
+        ).all()
+        # 李娜 left as of June; 张伟 left as of July (李娜 came back: not a departure)
+        assert [tuple(r) for r in left] == [
+            ("120115198001010016", date(2014, 6, 30)),
+            ("11010519491231002X", date(2014, 7, 31)),
+        ]
+        assert conn.execute(sa.text("SELECT count(*) FROM core.household_registry")).scalar() == 1

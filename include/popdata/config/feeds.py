@@ -76,7 +76,10 @@ class Feed(BaseModel):
     encodings: tuple[str, ...] = Field(default=("utf-8",), description="expected encodings, a hint only")
     schedule: str | None = Field(default="*/10 * * * *", description="cron for the scheduled DAG")
     suite: str | None = Field(default=None, description="file name of the GX suite in expectations/")
-    publishes: tuple[str, ...] = Field(default=(), description="mart tables refreshed when a file publishes")
+    publishes: tuple[str, ...] = Field(
+        default=(),
+        description="tables refreshed in the publish transaction, by warehouse/sql/<schema>_<table>.sql",
+    )
     columns: tuple[Column, ...] = Field(min_length=1)
 
     @field_validator("feed")

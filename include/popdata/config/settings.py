@@ -25,6 +25,9 @@ Environment variables (all optional):
     complete (default 60, the contract's default).
 ``POPDATA_MAX_FILE_BYTES``
     Files larger than this are quarantined (default 2 GiB).
+``POPDATA_QUARANTINE``
+    Where quarantined files are moved aside, as ``<agency>/<feed>/<file_id>__<name>``
+    (default ``<POPDATA_VAR>/quarantine``).
 ``POPDATA_TASK_RETRIES``
     How often Airflow retries a failed ingest task (default 2).
 """
@@ -58,6 +61,12 @@ class Settings:
     max_file_bytes: int
     var: Path
     task_retries: int = 2
+    quarantine: Path | None = None
+
+    @property
+    def quarantine_dir(self) -> Path:
+        """Folder that quarantined files are moved to."""
+        return self.quarantine or self.var / "quarantine"
 
     @property
     def embedded_pgdata(self) -> Path:
@@ -118,4 +127,5 @@ def load_settings() -> Settings:
         max_file_bytes=_int_env("POPDATA_MAX_FILE_BYTES", 2 * 1024**3),
         var=var,
         task_retries=_int_env("POPDATA_TASK_RETRIES", 2),
+        quarantine=Path(os.environ["POPDATA_QUARANTINE"]) if os.environ.get("POPDATA_QUARANTINE") else None,
     )

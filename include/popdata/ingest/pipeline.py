@@ -18,6 +18,7 @@ scheduler.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -84,7 +85,7 @@ def register(engine: sa.Engine, feed: Feed, landing: Path, *, quiet_seconds: flo
                                                    extract_date, irregularities, manifest, quarantine_reason)
                     VALUES (:agency, :feed, :file_name, :rel_path, :sha256, :size, :extract_date,
                             :irregularities, CAST(:manifest AS jsonb), :manifest_error)
-                    ON CONFLICT (agency, feed, rel_path, sha256) DO NOTHING
+                    ON CONFLICT (agency, feed, rel_path, sha256) WHERE quarantine_path IS NULL DO NOTHING
                     RETURNING file_id
                     """
                 ),
@@ -105,7 +106,7 @@ def register(engine: sa.Engine, feed: Feed, landing: Path, *, quiet_seconds: flo
                 row = conn.execute(
                     sa.text(
                         "SELECT file_id FROM audit.file_ledger WHERE agency = :a AND feed = :f"
-                        " AND rel_path = :p AND sha256 = :s AND stage NOT IN :final"
+                        " AND rel_path = :p AND sha256 = :s AND quarantine_path IS NULL AND stage NOT IN :final"
                     ).bindparams(sa.bindparam("final", expanding=True)),
                     {"a": feed.agency, "f": feed.feed, "p": drop.rel_path, "s": sha, "final": FINAL_STAGES},
                 ).first()
@@ -170,7 +171,7 @@ def stage(engine: sa.Engine, settings: Settings, file_id: int, *, landing: Path,
     try:
         table, normalised = _read_and_normalise(engine, feed, ledger, path, settings)
     except read.FileRejected as exc:
-        quarantine(engine, file_id, exc.reason, exc.detail, outbox=outbox)
+        quarantine(engine, file_id, exc.reason, exc.detail, outbox=outbox, landing=landing, settings=settings)
         return "quarantined"
 
     irregular = set(ledger["irregularities"]) | normalised.irregularities
@@ -261,11 +262,33 @@ def _replace_issues(conn: sa.Connection, file_id: int, normalised: rows.Normaliz
             )
 
 
-def quarantine(engine: sa.Engine, file_id: int, reason: str, detail: str, *, outbox: Path) -> None:
-    """Quarantine a file: nothing of it loads; the ledger and the receipt say why."""
+def quarantine(
+    engine: sa.Engine,
+    file_id: int,
+    reason: str,
+    detail: str,
+    *,
+    outbox: Path,
+    landing: Path | None = None,
+    settings: Settings | None = None,
+) -> None:
+    """Quarantine a file: nothing of it loads, it is moved aside, the ledger and the receipt say why.
+
+    With ``landing`` and ``settings`` the data file (and its manifest) is moved from the landing
+    folder to ``<quarantine>/<agency>/<feed>/<file_id>__<name>``; where the landing folder is read-only
+    it is copied instead and the original stays (it is not picked up again: same path, same bytes).
+    """
     with engine.begin() as conn:
         ledger = ledger_row(conn, file_id)
         staging.drop(conn, _feed_of(ledger), file_id)
+        if landing is not None and settings is not None:
+            moved_to, moved = _move_aside(ledger, landing, settings)
+            if moved_to is not None and not moved:
+                detail = f"{detail} (a copy is in {moved_to}; the landing folder is read-only)"
+            conn.execute(
+                sa.text("UPDATE audit.file_ledger SET quarantine_path = :q WHERE file_id = :id"),
+                {"q": str(moved_to) if moved else None, "id": file_id},
+            )
         conn.execute(
             sa.text(
                 """
@@ -281,10 +304,39 @@ def quarantine(engine: sa.Engine, file_id: int, reason: str, detail: str, *, out
     write_receipt(engine, file_id, outbox)
 
 
+def _move_aside(ledger: dict[str, Any], landing: Path, settings: Settings) -> tuple[Path | None, bool]:
+    """Move a quarantined file and its manifest out of the landing folder: (where it went, moved?).
+
+    A copy (not a move) leaves the original in place, where the ledger row keeps it from being
+    picked up again; a moved file's path is free for a corrected drop under the same name.
+    """
+    import shutil
+
+    source = landing / ledger["rel_path"]
+    if not source.is_file():
+        return None, False
+    target_dir = settings.quarantine_dir / ledger["agency"] / ledger["feed"]
+    target_dir.mkdir(parents=True, exist_ok=True)
+    target = target_dir / f"{ledger['file_id']}__{source.name}"
+    manifest = source.with_name(source.name + arrive.MANIFEST_SUFFIX)
+    try:
+        shutil.move(source, target)
+    except OSError:
+        shutil.copy2(source, target)  # a read-only drop zone: keep a copy, leave the original
+        log.warning("could not move %s out of the landing folder; copied it to %s", source, target)
+        return target, False
+    if manifest.is_file():
+        with contextlib.suppress(OSError):
+            shutil.move(manifest, target.with_name(target.name + arrive.MANIFEST_SUFFIX))
+    return target, True
+
+
 # --- validate -------------------------------------------------------------------------------------
 
 
-def validate(engine: sa.Engine, settings: Settings, file_id: int, *, outbox: Path) -> str:
+def validate(
+    engine: sa.Engine, settings: Settings, file_id: int, *, outbox: Path, landing: Path | None = None
+) -> str:
     """Validate a staged file with its feed's GX suite; returns the stage it reached."""
     with engine.connect() as conn:
         ledger = ledger_row(conn, file_id)
@@ -331,7 +383,15 @@ def validate(engine: sa.Engine, settings: Settings, file_id: int, *, outbox: Pat
             if o.severity == "critical" and not o.success
         ]
     if failed_critical:
-        quarantine(engine, file_id, DQ_CRITICAL_FAILED, ", ".join(failed_critical), outbox=outbox)
+        quarantine(
+            engine,
+            file_id,
+            DQ_CRITICAL_FAILED,
+            ", ".join(failed_critical),
+            outbox=outbox,
+            landing=landing,
+            settings=settings,
+        )
         return "quarantined"
     with engine.begin() as conn:
         conn.execute(
@@ -394,11 +454,12 @@ def _publish_rows(
 
 
 def _mark_if_duplicate(conn: sa.Connection, feed: Feed, ledger: dict[str, Any]) -> int | None:
-    """When the same bytes of this feed are already loaded, close this file as a duplicate.
+    """When the same bytes of this feed are loaded, or on their way, close this file as a duplicate.
 
-    Serialised per (agency, feed, sha256) by a transaction-scoped advisory lock, so two
-    drops of the same bytes at once end as one ``loaded`` and one ``duplicate``.
-    Returns the id of the loaded file, or None.
+    The earliest registered drop of some bytes is the one that loads: a later drop of the same
+    bytes is a duplicate of a loaded file, or of an earlier one still in flight (so which copy
+    loads never depends on task order). Serialised per (agency, feed, sha256) by a
+    transaction-scoped advisory lock. Returns the id of the file this one duplicates, or None.
     """
     conn.execute(
         sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
@@ -407,7 +468,9 @@ def _mark_if_duplicate(conn: sa.Connection, feed: Feed, ledger: dict[str, Any]) 
     loaded = conn.execute(
         sa.text(
             "SELECT file_id FROM audit.file_ledger WHERE agency = :a AND feed = :f AND sha256 = :s"
-            " AND status IN ('loaded', 'loaded_with_rejections') AND file_id <> :id ORDER BY file_id LIMIT 1"
+            " AND file_id <> :id AND (status IN ('loaded', 'loaded_with_rejections')"
+            "      OR (file_id < :id AND stage NOT IN ('quarantined', 'duplicate')))"
+            " ORDER BY file_id LIMIT 1"
         ),
         {"a": ledger["agency"], "f": ledger["feed"], "s": ledger["sha256"], "id": ledger["file_id"]},
     ).scalar()
@@ -483,6 +546,6 @@ def process(
     reached: dict[int, str] = {}
     for file_id in register(engine, feed, landing, quiet_seconds=quiet_seconds, now=now).file_ids:
         stage(engine, settings, file_id, landing=landing, outbox=outbox)
-        validate(engine, settings, file_id, outbox=outbox)
+        validate(engine, settings, file_id, outbox=outbox, landing=landing)
         reached[file_id] = publish(engine, file_id, outbox=outbox)
     return reached
