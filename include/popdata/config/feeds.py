@@ -74,7 +74,7 @@ class Feed(BaseModel):
     key: tuple[str, ...] = Field(min_length=1, description="source key columns")
     formats: tuple[Literal["csv", "xlsx"], ...] = ("csv",)
     encodings: tuple[str, ...] = Field(default=("utf-8",), description="expected encodings, a hint only")
-    schedule: str | None = Field(default="*/10 * * * *", description="cron for the scheduled DAG")
+    schedule: str | None = Field(default="*/2 * * * *", description="cron of the drop-zone scan (docs/arrival.md)")
     suite: str | None = Field(default=None, description="file name of the GX suite in expectations/")
     publishes: tuple[str, ...] = Field(
         default=(),
