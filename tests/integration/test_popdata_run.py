@@ -53,7 +53,7 @@ SAMPLE_OUTCOMES = {
         "prenatal_checks_20140630.csv",
         "Prenatal_Checks-2014-05-31.csv",
     },
-    "duplicate": {"birth_certificates_20140331.csv"},  # the same bytes as an earlier certificate file
+    "duplicate": {"birth_certificates_20140331_2.csv"},  # the same bytes as birth_certificates_20140331.csv
     "loaded_with_rejections": {  # damaged names in required columns
         "birth_certificates_20140531.csv",
         "hukou_cancellations_20121231.csv",

@@ -58,9 +58,10 @@ def test_sha256_and_size(tmp_path: Path) -> None:
 def test_unconfigured_files_are_listed(tmp_path: Path) -> None:
     from popdata.config.feeds import default_feeds
 
-    (tmp_path / "health" / "birth_certificates").mkdir(parents=True)
-    (tmp_path / "health" / "birth_certificates" / "birth_certificates_20140101.csv").write_text("x")
+    (tmp_path / "health" / "vaccinations").mkdir(parents=True)
+    (tmp_path / "health" / "vaccinations" / "vaccinations_20140101.csv").write_text("x")
+    (tmp_path / "health" / "stray_20140101.csv").write_text("x")
     (tmp_path / "police" / "household_registry").mkdir(parents=True)
     (tmp_path / "police" / "household_registry" / "household_registry_20140101.csv").write_text("x")
     names = [p.name for p in arrive.unconfigured_files(tmp_path, default_feeds())]
-    assert names == ["birth_certificates_20140101.csv"]
+    assert names == ["stray_20140101.csv", "vaccinations_20140101.csv"]
