@@ -66,13 +66,15 @@ SAMPLE_OUTCOMES = {
 def test_run_loads_the_sample_drop_through_the_dags(databases, landing: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     env = _env(databases, tmp_path)
     outbox = tmp_path / "outbox"
+    # what was dropped, taken before the run moves quarantined files aside
+    data_files = sorted(
+        p for p in landing.rglob("*") if p.is_file() and not p.name.endswith((".manifest.json", ".part"))
+    )
+    assert list(landing.rglob("*.part"))  # the samples hold an upload still in transit: never picked up
     done = _run(env, "run", "--landing", str(landing), "--outbox", str(outbox), "--quiet-seconds", "0")
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
     assert "DAG run ingest__police__household_registry: success" in done.stdout
 
-    data_files = sorted(
-        p for p in landing.rglob("*") if p.is_file() and not p.name.endswith(".manifest.json")
-    )
     engine = sa.create_engine(env["POPDATA_WAREHOUSE_URL"])
     with engine.connect() as conn:
         ledger = conn.execute(sa.text("SELECT * FROM audit.file_ledger ORDER BY file_id")).mappings().all()
@@ -80,6 +82,7 @@ def test_run_loads_the_sample_drop_through_the_dags(databases, landing: Path, tm
         assert sorted(r["rel_path"] for r in ledger) == sorted(
             p.relative_to(landing).as_posix() for p in data_files
         )
+        assert not any(r["file_name"].endswith(".part") for r in ledger)
         for row in ledger:
             expected = next(
                 (s for s, names in SAMPLE_OUTCOMES.items() if row["file_name"] in names), "loaded"
