@@ -33,3 +33,42 @@ def test_migrations_create_every_schema_and_are_idempotent(databases) -> None:  
         for column in inspector.get_columns(table, schema=schema):
             assert column.get("comment"), f"{schema}.{table}.{column['name']} has no COMMENT"
     engine.dispose()
+
+
+def test_a_feed_added_by_yaml_gets_its_core_table_without_a_migration(databases) -> None:  # type: ignore[no-untyped-def]
+    """Adding a feed is adding a YAML (and a suite): its core table and view are derived from the config."""
+    from popdata.config.feeds import Column, Feed
+    from popdata.warehouse.feed_tables import ensure_feed_tables
+
+    engine = sa.create_engine(databases.create("popdata_test_newfeed"))
+    migrate.upgrade(engine)
+    vaccinations = Feed(
+        agency="health",
+        feed="vaccinations",
+        title_zh="预防接种",
+        kind="incremental",
+        key=("vaccination_no",),
+        columns=(
+            Column(
+                name="vaccination_no",
+                headers=("接种编号",),
+                type="code",
+                required=True,
+                comment="接种编号: no",
+            ),
+            Column(
+                name="child_id",
+                headers=("儿童身份证号",),
+                type="id_number",
+                comment="儿童身份证号 / child's ID",
+            ),
+            Column(name="vaccinated_on", headers=("接种日期",), type="date", required=True),
+        ),
+    )
+    assert ensure_feed_tables(engine, (vaccinations,)) == ["health__vaccinations"]
+    assert ensure_feed_tables(engine, (vaccinations,)) == []  # only ever adds what is missing
+    inspector = sa.inspect(engine)
+    columns = {c["name"] for c in inspector.get_columns("vaccinations_rows", schema="core")}
+    assert {name for name, _ in rows.staging_columns(vaccinations)} | {"file_id"} <= columns
+    assert "vaccinations" in inspector.get_view_names(schema="core")
+    engine.dispose()

@@ -36,8 +36,15 @@ def current_revision(engine: sa.Engine) -> str | None:
 
 
 def upgrade(engine: sa.Engine, revision: str = "head") -> str | None:
-    """Upgrade the warehouse to ``revision``; a no-op when it is there already."""
-    if revision == "head" and current_revision(engine) == head_revision():
-        return head_revision()
-    command.upgrade(alembic_config(engine.url.render_as_string(hide_password=False)), revision)
+    """Upgrade the warehouse to ``revision``, then add the core tables of feeds no migration knows.
+
+    A no-op when everything is there already.
+    """
+    if not (revision == "head" and current_revision(engine) == head_revision()):
+        command.upgrade(alembic_config(engine.url.render_as_string(hide_password=False)), revision)
+    if revision == "head":
+        from popdata.config.feeds import default_feeds
+        from popdata.warehouse.feed_tables import ensure_feed_tables
+
+        ensure_feed_tables(engine, default_feeds())
     return current_revision(engine)
