@@ -72,6 +72,9 @@ class Feed(BaseModel):
         description="snapshot: each file is the whole population; incremental: new and corrected records"
     )
     key: tuple[str, ...] = Field(min_length=1, description="source key columns")
+    cadence: Literal["daily", "weekly", "monthly", "quarterly", "yearly", "irregular"] = Field(
+        default="monthly", description="how often the agency is expected to send a file (lateness is judged by it)"
+    )
     formats: tuple[Literal["csv", "xlsx"], ...] = ("csv",)
     encodings: tuple[str, ...] = Field(default=("utf-8",), description="expected encodings, a hint only")
     schedule: str | None = Field(default="*/2 * * * *", description="cron of the drop-zone scan (docs/arrival.md)")
