@@ -343,3 +343,21 @@ def test_a_person_missing_from_a_newer_snapshot_has_left_as_of_it(engine: sa.Eng
             ("11010519491231002X", date(2014, 7, 31)),
         ]
         assert conn.execute(sa.text("SELECT count(*) FROM core.household_registry")).scalar() == 1
+
+
+def test_a_file_changed_after_registration_is_not_loaded_and_its_new_bytes_are_a_new_drop(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    landing, outbox = tmp_path / "landing", tmp_path / "outbox"
+    row = "11010519491231002X,张伟,男,1949-12-31,100000001,户主,120115115001,住址1,正常"
+    path = _write_registry(landing, "household_registry_20140731.csv", [HEADER, row])
+    feed, settings = feed_by_id(REGISTRY), load_settings()
+    (first,) = pipeline.register(engine, feed, landing, quiet_seconds=0, now=time.time()).file_ids
+    _write_registry(landing, "household_registry_20140731.csv", [HEADER, row, row.replace("张伟", "张强")])
+    assert pipeline.stage(engine, settings, first, landing=landing, outbox=outbox) == "quarantined"
+    reason = _scalar(engine, "SELECT quarantine_reason FROM audit.file_ledger WHERE file_id = :i", i=first)
+    assert str(reason).startswith("file_changed_after_registration")
+    assert path.is_file()  # not moved aside: these are the agency's newer bytes
+    reached = _process(engine, REGISTRY, landing, outbox)
+    assert list(reached.values()) == ["published"] and first not in reached
+    assert _scalar(engine, "SELECT count(*) FROM core.household_registry_rows") == 2

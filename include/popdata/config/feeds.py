@@ -73,11 +73,14 @@ class Feed(BaseModel):
     )
     key: tuple[str, ...] = Field(min_length=1, description="source key columns")
     cadence: Literal["daily", "weekly", "monthly", "quarterly", "yearly", "irregular"] = Field(
-        default="monthly", description="how often the agency is expected to send a file (lateness is judged by it)"
+        default="monthly",
+        description="how often the agency is expected to send a file (lateness is judged by it)",
     )
     formats: tuple[Literal["csv", "xlsx"], ...] = ("csv",)
     encodings: tuple[str, ...] = Field(default=("utf-8",), description="expected encodings, a hint only")
-    schedule: str | None = Field(default="*/2 * * * *", description="cron of the drop-zone scan (docs/arrival.md)")
+    schedule: str | None = Field(
+        default="*/2 * * * *", description="cron of the drop-zone scan (docs/arrival.md)"
+    )
     suite: str | None = Field(default=None, description="file name of the GX suite in expectations/")
     publishes: tuple[str, ...] = Field(
         default=(),

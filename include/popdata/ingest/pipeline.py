@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "warehouse" / "sql"
 DQ_CRITICAL_FAILED = "dq_critical_failed"
+CHANGED_AFTER_REGISTRATION = "file_changed_after_registration"
 IRREGULAR_NAME = "irregular_name"
 EXTRACT_DATE_UNKNOWN = "extract_date_unknown"
 FINAL_STAGES = ("published", "quarantined", "duplicate")
@@ -112,6 +113,7 @@ def register(engine: sa.Engine, feed: Feed, landing: Path, *, quiet_seconds: flo
                 ).first()
         if row is not None:
             pending.append(int(row[0]))
+    waiting.extend(skipped.describe() for skipped in arrive.skipped_entries(landing, feed))
     return Registered(tuple(sorted(pending)), tuple(waiting))
 
 
@@ -171,7 +173,17 @@ def stage(engine: sa.Engine, settings: Settings, file_id: int, *, landing: Path,
     try:
         table, normalised = _read_and_normalise(engine, feed, ledger, path, settings)
     except read.FileRejected as exc:
-        quarantine(engine, file_id, exc.reason, exc.detail, outbox=outbox, landing=landing, settings=settings)
+        # a file that changed after registration is the agency's newer drop: leave it for the next scan
+        move = exc.reason != CHANGED_AFTER_REGISTRATION
+        quarantine(
+            engine,
+            file_id,
+            exc.reason,
+            exc.detail,
+            outbox=outbox,
+            landing=landing if move else None,
+            settings=settings if move else None,
+        )
         return "quarantined"
 
     irregular = set(ledger["irregularities"]) | normalised.irregularities
@@ -210,6 +222,10 @@ def _read_and_normalise(
         raise read.FileRejected(read.MANIFEST_UNREADABLE, ledger["quarantine_reason"])
     if not path.is_file():
         raise read.FileRejected(read.EMPTY, f"{ledger['rel_path']} is no longer in the landing folder")
+    if arrive.sha256_of(path)[0] != ledger["sha256"]:
+        raise read.FileRejected(
+            CHANGED_AFTER_REGISTRATION, "the bytes changed after the file was registered; drop it again"
+        )
     if manifest is not None:
         for key in ("agency", "feed"):
             if manifest.get(key) not in (None, ledger[key]):

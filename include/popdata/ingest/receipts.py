@@ -5,19 +5,29 @@ with rejections / quarantined / duplicate), rows read, loaded and rejected
 (read = loaded + rejected, always), every rejected row with line, column and
 reason code, warnings, and what was irregular. Values are masked.
 
+Every value that comes from an agency's file (the file name and path, masked
+values, column names) passes through :func:`popdata.outbox.safe.excel_safe` in
+the JSON and :func:`popdata.outbox.safe.text_safe` in the Chinese text, so a
+clerk who opens a receipt in Excel or WPS never runs a formula sent in a cell
+(公式注入): ``=1+1`` is written ``'=1+1``; plain numbers such as ``-12`` stay.
+
 Receipts are written to ``<outbox>/<agency>/receipts/<stem>.<sha12>.receipt.{json,txt}``:
 the same drop always gets the same file names, so a re-run rewrites them
-instead of adding new ones.
+instead of adding new ones. A file name too long for a receipt name (255 bytes)
+is shortened; the sha256 prefix keeps it unique.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import uuid
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from popdata.outbox.safe import excel_safe, text_safe
 
 STATUS_ZH = {
     "loaded": "已入库",
@@ -72,9 +82,15 @@ QUARANTINE_ZH = {
     "manifest_unreadable": "清单无法读取",
     "manifest_feed_mismatch": "清单中的部门或数据项与所在目录不符",
     "dq_critical_failed": "未通过关键数据质量检查",
+    "file_changed_after_registration": "文件登记后内容又被改动，请重新报送",
+    "file_unsafe_xlsx": "XLSX工作簿不安全（疑似压缩炸弹，或含XML实体/DTD声明），出于安全未打开",
+    "file_not_text": "文件扩展名为.csv，但内容不是文本（含NUL字节或大量控制字符等二进制数据）",
+    "file_mixed_encodings": "同一文件中混用了不同编码（部分行为UTF-8，其余为GBK/GB18030/Big5），无法可靠解码",
+    "file_unsafe_path": "文件是符号链接或不是普通文件，出于安全未读取",
 }
 
 MAX_LISTED_WARNINGS = 1000
+MAX_NAME_BYTES = 255  # longest file name on the usual file systems (ext4, NTFS in UTF-16 units)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +104,9 @@ class ReceiptPaths:
 def receipt_paths(outbox: Path, agency: str, file_name: str, sha256: str) -> ReceiptPaths:
     """The receipt file names of one drop (deterministic)."""
     stem = Path(file_name).name
+    suffix = f".{sha256[:12]}.receipt.json"
+    while stem and len((stem + suffix).encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES:
+        stem = stem[:-1]
     base = outbox / agency / "receipts" / f"{stem}.{sha256[:12]}.receipt"
     return ReceiptPaths(base.with_name(base.name + ".json"), base.with_name(base.name + ".txt"))
 
@@ -102,8 +121,8 @@ def build_receipt(
         "file_id": ledger["file_id"],
         "agency": ledger["agency"],
         "feed": ledger["feed"],
-        "file": ledger["file_name"],
-        "path": ledger["rel_path"],
+        "file": excel_safe(ledger["file_name"]),
+        "path": excel_safe(ledger["rel_path"]),
         "sha256": ledger["sha256"],
         "size_bytes": ledger["size_bytes"],
         "extract_date": _iso(ledger.get("extract_date")),
@@ -119,9 +138,9 @@ def build_receipt(
         "rejected_rows": [
             {
                 "line": r["line_no"],
-                "column": r["column_name"],
+                "column": excel_safe(r["column_name"]),
                 "reason": r["reason_code"],
-                "value": r["masked_value"],
+                "value": excel_safe(r["masked_value"]),
             }
             for r in rejected
         ],
@@ -129,9 +148,9 @@ def build_receipt(
         "warnings": [
             {
                 "line": w["line_no"],
-                "column": w["column_name"],
+                "column": excel_safe(w["column_name"]),
                 "reason": w["reason_code"],
-                "value": w["masked_value"],
+                "value": excel_safe(w["masked_value"]),
             }
             for w in warnings[:MAX_LISTED_WARNINGS]
         ],
@@ -140,11 +159,15 @@ def build_receipt(
 
 
 def render_text_zh(receipt: dict[str, Any]) -> str:
-    """The clerk's receipt in Chinese, with the same facts as the JSON."""
+    """The clerk's receipt in Chinese, with the same facts as the JSON.
+
+    Values from the agency's file are shown through :func:`text_safe` (control
+    characters made visible, formula-like values prefixed with ``'``).
+    """
     lines = [
         "数据接收回执",
-        "=" * 12,
-        f"文件：{receipt['file']}（{receipt['path']}）",
+        "─" * 12,  # not "=": no line of a receipt may start with a formula character
+        f"文件：{text_safe(receipt['file'])}（{text_safe(receipt['path'])}）",
         f"部门/数据项：{receipt['agency']} / {receipt['feed']}",
         f"SHA-256：{receipt['sha256']}",
         f"抽取日期：{receipt['extract_date'] or '未知'}",
@@ -155,24 +178,24 @@ def render_text_zh(receipt: dict[str, Any]) -> str:
     if receipt["quarantine_reason"]:
         code, _, detail = str(receipt["quarantine_reason"]).partition(": ")
         lines.append(
-            f"隔离原因：{QUARANTINE_ZH.get(code, code)}（{code}）{('：' + detail) if detail else ''}"
+            f"隔离原因：{QUARANTINE_ZH.get(code, code)}（{code}）{('：' + (text_safe(detail) or '')) if detail else ''}"
         )
     if receipt["duplicate_of"]:
         lines.append(f"与已入库文件（编号 {receipt['duplicate_of']}）内容完全相同。")
     if receipt["irregularities"]:
         lines.append("不规范之处：")
-        lines.extend(f"  - {IRREGULARITY_ZH.get(i, i)}（{i}）" for i in receipt["irregularities"])
+        lines.extend(f"  · {IRREGULARITY_ZH.get(i, i)}（{i}）" for i in receipt["irregularities"])
     if receipt["rejected_rows"]:
         lines.append("拒收行（行号 / 列 / 原因 / 脱敏值）：")
         lines.extend(
-            f"  第{r['line']}行　{r['column'] or '-'}　{REASON_ZH.get(r['reason'], r['reason'])}（{r['reason']}）"
-            f"　{r['value'] or ''}"
+            f"  第{r['line']}行　{text_safe(r['column']) or '-'}　{REASON_ZH.get(r['reason'], r['reason'])}（{r['reason']}）"
+            f"　{text_safe(r['value']) or ''}"
             for r in receipt["rejected_rows"]
         )
     if receipt["warnings_by_reason"]:
         lines.append("入库但有警告的值（按原因计数）：")
         lines.extend(
-            f"  - {REASON_ZH.get(k, k)}（{k}）：{v}" for k, v in receipt["warnings_by_reason"].items()
+            f"  · {REASON_ZH.get(k, k)}（{k}）：{v}" for k, v in receipt["warnings_by_reason"].items()
         )
     return "\n".join(lines) + "\n"
 
@@ -185,7 +208,7 @@ def write_receipt(paths: ReceiptPaths, receipt: dict[str, Any]) -> None:
 
 
 def _atomic_write(path: Path, content: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".receipt.{os.getpid()}.{uuid.uuid4().hex}.tmp")  # short: the name may be long
     tmp.write_text(content, encoding="utf-8")
     os.replace(tmp, path)
 
