@@ -138,3 +138,15 @@ def test_gc_paused_restores_state() -> None:
     with pytest.raises(RuntimeError), gc_paused():
         raise RuntimeError("boom")
     assert gc.isenabled()
+
+
+def test_names_keep_their_characters_but_fold_full_width_ascii() -> None:
+    from popdata.normalize.text import clean_name_text
+
+    # U+F9D8 is a CJK compatibility ideograph: NFKC would rewrite it to 律, changing a name
+    assert clean_name_text("\uf9d8小明") == "\uf9d8小明"
+    assert clean_text("\uf9d8小明") == "律小明"
+    assert clean_name_text("　张　三 ") == "张 三"
+    assert clean_name_text("ＡＢ１２号") == "AB12号"
+    assert clean_name_text("'王五") == "王五"
+    assert clean_name_text("") is None

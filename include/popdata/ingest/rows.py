@@ -151,7 +151,9 @@ def normalise_table(
     for column in feed.columns:
         index = positions.get(column.name)
         raw = [row[index] if index is not None and index < len(row) else None for row in table.rows]
-        cleaned = _clean_column(raw)
+        cleaned = _clean_column(
+            raw, text.clean_name_text if column.type in ("name", "text") else text.clean_text
+        )
         outputs = _normalise_column(column, cleaned, resolver)
         for name, values in outputs.values.items():
             staged[name] = values
@@ -221,8 +223,10 @@ def _normalise_column(
     return out
 
 
-def _clean_column(values: list[str | None]) -> list[str | None]:
-    """``clean_text`` over a column, once per distinct value (codes, dates and regions repeat a lot)."""
+def _clean_column(
+    values: list[str | None], clean: Callable[[str | None], str | None] = text.clean_text
+) -> list[str | None]:
+    """``clean`` over a column, once per distinct value (codes, dates and regions repeat a lot)."""
     cache: dict[str | None, str | None] = {}
     out: list[str | None] = []
     append = out.append
@@ -230,7 +234,7 @@ def _clean_column(values: list[str | None]) -> list[str | None]:
         try:
             append(cache[value])
         except KeyError:
-            cleaned = cache[value] = text.clean_text(value)
+            cleaned = cache[value] = clean(value)
             append(cleaned)
     return out
 

@@ -119,6 +119,29 @@ def clean_text(value: str | None) -> str | None:
     return value or None
 
 
+_FULL_WIDTH = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
+
+
+def clean_name_text(value: str | None) -> str | None:
+    """Clean a name or free text: like :func:`clean_text` but without NFKC on the characters.
+
+    Only full-width ASCII (digits, letters, punctuation U+FF01–U+FF5E) and the ideographic
+    space are folded; every other character is kept as sent. NFKC would also rewrite CJK
+    compatibility ideographs (e.g. U+F9D8 → 律) and enclosed or circled forms, changing how
+    a person's name is written — NFKC is for identifiers, digits and punctuation only.
+    """
+    if value is None:
+        return None
+    if not value.isascii():
+        value = value.translate(_FULL_WIDTH)
+        if _INVISIBLE.search(value):
+            value = _INVISIBLE.sub("", value)
+    value = " ".join(value.split())
+    if value.startswith("'"):
+        value = value[1:].lstrip()
+    return value or None
+
+
 def cell_text(raw: object) -> str | None:
     """Turn a spreadsheet/pandas cell into cleaned text (``None`` for blank or NaN).
 
