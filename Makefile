@@ -11,7 +11,7 @@ DEMO_DIR := var/demo
 
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: install demo test lint typecheck unit integration up down status bench clean help
+.PHONY: install demo test lint typecheck unit integration up down status bench bench-ingest clean help
 
 help:
 	@echo "make demo    install, start the embedded PostgreSQL, generate a county, run the DAGs, print a summary"
@@ -19,6 +19,7 @@ help:
 	@echo "make up      start Airflow (api-server, scheduler, dag-processor, triggerer): http://localhost:8080"
 	@echo "make down    stop Airflow and the embedded PostgreSQL"
 	@echo "make bench   measured throughput of the ingest slice (rows/s), printed side by side"
+	@echo "make bench-ingest  full ingest of a 1 M-row registry file against a raw COPY of it"
 
 install: $(STAMP)
 
@@ -75,6 +76,9 @@ status: install
 
 bench: install
 	$(BIN)/python -m popdata.bench
+
+bench-ingest: install
+	$(BIN)/python -m popdata.bench_ingest
 
 clean:
 	rm -rf $(DEMO_DIR) var/demo-run.log

@@ -411,12 +411,13 @@ def read_csv_bytes(data: bytes, feed: Feed, *, encoding_hint: str | None = None)
         for record in reader:
             start = previous_end + 1
             previous_end = reader.line_num
-            if not record or all(not v.strip() for v in record):
+            # blank row: no field with anything but whitespace (the first field decides most rows)
+            if not record or (not record[0].strip() and all(not v.strip() for v in record)):
                 continue
             if headers is None:
                 headers = [h.strip() for h in record]
                 continue
-            rows.append([v if v != "" else None for v in record])
+            rows.append([v or None for v in record])
             line_nos.append(start)
     except csv.Error as exc:
         raise FileRejected(UNDECODABLE, f"not a readable CSV near line {reader.line_num}: {exc}") from exc

@@ -1,0 +1,298 @@
+"""``make bench-ingest``: the full ingest of one registry file against a raw COPY of it.
+
+Builds (once, cached under ``var/bench-ingest/``, in a child process so that its
+memory is not counted) a ``household_registry`` CSV of ``--rows`` data rows in
+GB18030 from a synthetic county, then in one run on one scratch database:
+
+(a) **raw COPY**: the decoded CSV as is (header skipped, every column ``text``)
+    into an UNLOGGED table with ``COPY … (FORMAT csv)``;
+(b) **full ingest** of the same file through the real pipeline steps
+    (``register``, ``stage``, ``validate``, ``publish``; the Great Expectations
+    import is paid before timing), with the stage split into decode + parse,
+    normalise and COPY to staging.
+
+Prints rows/s of both, their ratio (full ingest ÷ raw COPY; the issue's target
+is ≤ 3×), seconds per phase and the process's peak memory (RSS high-water mark;
+GX validation and publishing run in PostgreSQL, not in this process). Figures
+are printed, never asserted.
+
+    python -m popdata.bench_ingest [--rows N] [--seed S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import functools
+import io
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from popdata.config.feeds import feed_by_id
+from popdata.config.settings import load_settings
+from popdata.ingest import arrive, pipeline, read, rows
+from popdata.warehouse import db, migrate, staging
+
+FEED = "police__household_registry"
+REGIONS = "stats__regions"
+
+
+def _cache_dir(rows_wanted: int, seed: int) -> Path:
+    return load_settings().var / "bench-ingest" / f"rows_{rows_wanted}_seed_{seed}"
+
+
+def prepare(rows_wanted: int, seed: int) -> Path:
+    """Generate (once) a landing folder with the regions reference and one registry file of ``rows_wanted`` rows."""
+    cache = _cache_dir(rows_wanted, seed)
+    done = cache / "READY"
+    if done.is_file():
+        return cache / "landing"
+    from popdata.generate import generate_county
+
+    shutil.rmtree(cache, ignore_errors=True)
+    work = Path(tempfile.mkdtemp(prefix="popdata-bench-ingest-gen-"))
+    try:
+        persons = int(rows_wanted * 1.12) + 1_000
+        started = time.perf_counter()
+        generate_county(work, persons=persons, seed=seed, snapshots=1)
+        print(f"generated {persons} persons in {time.perf_counter() - started:.0f}s", file=sys.stderr)
+        source_landing = work / "landing"
+        feed, regions = feed_by_id(FEED), feed_by_id(REGIONS)
+        landing = cache / "landing"
+        shutil.copytree(
+            source_landing / regions.agency / regions.feed, landing / regions.agency / regions.feed
+        )
+        drops = arrive.find_drops(source_landing, feed, quiet_seconds=0, now=time.time())
+        path = max(drops, key=lambda d: d.path.stat().st_size).path
+        data = path.read_bytes()
+        text, encoding, _ = read.decode(data, feed)
+        newline = "\r\n" if "\r\n" in text[:4096] else "\n"
+        records = csv.reader(io.StringIO(text, newline=""))
+        out = io.StringIO(newline="")
+        writer = csv.writer(out, lineterminator=newline)
+        writer.writerow(next(records))
+        written = 0
+        for record in records:
+            if written == rows_wanted:
+                break
+            writer.writerow(record)
+            written += 1
+        target = landing / feed.agency / feed.feed / path.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(out.getvalue().encode("gb18030"))
+        old = time.time() - 3600
+        for f in landing.rglob("*"):
+            if f.is_file():
+                os.utime(f, (old, old))
+        print(f"{target.name}: {written} rows ({encoding} source)", file=sys.stderr)
+        done.write_text(f"{written}\n", encoding="utf-8")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return landing
+
+
+def _peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _timing(label: str, timings: dict[str, float], fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            timings[label] = timings.get(label, 0.0) + time.perf_counter() - started
+
+    return wrapper
+
+
+def _log_slow_statements(engine: sa.Engine, threshold: float) -> None:
+    """Print every statement of ``engine`` that takes longer than ``threshold`` seconds."""
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        conn.info["popdata_bench_started"] = time.perf_counter()
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def _after(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seconds = time.perf_counter() - conn.info.pop("popdata_bench_started", time.perf_counter())
+        if seconds > threshold:
+            print(f"  [sql {seconds:6.2f}s] {' '.join(statement.split())[:110]}", file=sys.stderr)
+
+
+def raw_copy(engine: sa.Engine, path: Path) -> tuple[int, float]:
+    """COPY the decoded CSV as is into an UNLOGGED all-text table; returns (rows, seconds of the COPY)."""
+    import psycopg
+
+    text = path.read_bytes().decode("gb18030")
+    header = next(csv.reader(io.StringIO(text[: text.index("\n") + 1], newline="")))
+    columns = ", ".join(f"c{i} text" for i in range(len(header)))
+    payload = text.encode("utf-8")
+    del text
+    raw = engine.raw_connection()
+    try:
+        conn = raw.driver_connection
+        assert isinstance(conn, psycopg.Connection)
+        with conn.cursor() as cur:
+            cur.execute("DROP TABLE IF EXISTS public.bench_raw_copy")
+            cur.execute(f"CREATE UNLOGGED TABLE public.bench_raw_copy ({columns})")
+            conn.commit()
+            started = time.perf_counter()
+            with cur.copy("COPY public.bench_raw_copy FROM STDIN (FORMAT csv, HEADER true)") as copier:
+                view = memoryview(payload)
+                for offset in range(0, len(payload), 1 << 20):
+                    copier.write(view[offset : offset + (1 << 20)])
+            conn.commit()
+            seconds = time.perf_counter() - started
+            cur.execute("SELECT count(*) FROM public.bench_raw_copy")
+            found = cur.fetchone()
+            count = int(found[0]) if found else 0
+            cur.execute("DROP TABLE public.bench_raw_copy")
+        conn.commit()
+    finally:
+        raw.close()
+    return count, seconds
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the benchmark and print the figures."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=2014)
+    parser.add_argument(
+        "--slow-sql",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="also print statements slower than this",
+    )
+    parser.add_argument("--prepare-only", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.prepare_only:
+        prepare(args.rows, args.seed)
+        return
+    # the file is generated in a child process: its memory does not count in the peak below
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "popdata.bench_ingest",
+            "--rows",
+            str(args.rows),
+            "--seed",
+            str(args.seed),
+            "--prepare-only",
+        ],
+        check=True,
+    )
+    cached = prepare(args.rows, args.seed)
+
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    started = time.perf_counter()
+    import great_expectations  # noqa: F401  (the GX import, paid before timing)
+
+    import popdata.quality.gx  # noqa: F401
+
+    gx_import = time.perf_counter() - started
+    settings = load_settings()
+    server_url = make_url(db.warehouse_url(settings))
+    name = f"popdata_bench_ingest_{uuid.uuid4().hex[:8]}"
+    bench_url = server_url.set(database=name).render_as_string(hide_password=False)
+    db.ensure_database(bench_url)
+    engine = sa.create_engine(bench_url)
+    if args.slow_sql is not None:
+        _log_slow_statements(engine, args.slow_sql)
+    work = Path(tempfile.mkdtemp(prefix="popdata-bench-ingest-"))
+    try:
+        landing, outbox = work / "landing", work / "outbox"
+        shutil.copytree(cached, landing)
+        migrate.upgrade(engine)
+        feed, regions = feed_by_id(FEED), feed_by_id(REGIONS)
+        pipeline.process(
+            engine, settings, regions, landing=landing, outbox=outbox, quiet_seconds=0, now=time.time()
+        )
+        path = next((landing / feed.agency / feed.feed).glob("*.csv"))
+        size_mb = path.stat().st_size / 1e6
+        rss_before = _peak_rss_mib()
+
+        copied, copy_seconds = raw_copy(engine, path)
+
+        timings: dict[str, float] = {}
+        originals = (read.read_file, rows.normalise_table, staging.create_and_copy)
+        read.read_file = _timing("  decode + parse", timings, read.read_file)
+        rows.normalise_table = _timing("  normalise", timings, rows.normalise_table)
+        staging.create_and_copy = _timing("  COPY to staging", timings, staging.create_and_copy)
+        steps: dict[str, float] = {}
+        try:
+            started = time.perf_counter()
+            registered = pipeline.register(engine, feed, landing, quiet_seconds=0, now=time.time())
+            steps["register (sha256, ledger)"] = time.perf_counter() - started
+            (file_id,) = registered.file_ids
+            for label, step in (
+                ("stage", lambda: pipeline.stage(engine, settings, file_id, landing=landing, outbox=outbox)),
+                (
+                    "validate (GX, in PostgreSQL)",
+                    lambda: pipeline.validate(engine, settings, file_id, outbox=outbox),
+                ),
+                ("publish (core + marts)", lambda: pipeline.publish(engine, file_id, outbox=outbox)),
+            ):
+                started = time.perf_counter()
+                reached = step()
+                steps[label] = time.perf_counter() - started
+        finally:
+            read.read_file, rows.normalise_table, staging.create_and_copy = originals
+        with engine.connect() as conn:
+            ledger = pipeline.ledger_row(conn, file_id)
+        total = sum(steps.values())
+        n_read = int(ledger["rows_read"] or 0)
+
+        print(
+            f"\npopdata bench-ingest — {path.name}, {size_mb:.1f} MB GB18030, {n_read} rows "
+            f"({ledger['rows_loaded']} loaded, {ledger['rows_rejected']} rejected), reached {reached!r}"
+        )
+        print(f"GX import before timing: {gx_import:.1f}s\n")
+        print(f"{'phase':<32}{'seconds':>9}{'rows/s':>12}{'share':>8}")
+        print(f"{'(a) raw COPY (text, UNLOGGED)':<32}{copy_seconds:>9.2f}{copied / copy_seconds:>12,.0f}")
+        print("(b) full ingest")
+        for label, seconds in steps.items():
+            print(f"  {label:<30}{seconds:>9.2f}{n_read / seconds:>12,.0f}{seconds / total:>8.0%}")
+            if label == "stage":
+                for sub, sub_seconds in timings.items():
+                    print(
+                        f"  {sub:<30}{sub_seconds:>9.2f}{n_read / sub_seconds:>12,.0f}{sub_seconds / total:>8.0%}"
+                    )
+        print(f"  {'full ingest total':<30}{total:>9.2f}{n_read / total:>12,.0f}{1:>8.0%}")
+        print(f"\nfull ingest ÷ raw COPY: {total / copy_seconds:.1f}x (target ≤ 3x)")
+        peak = _peak_rss_mib()
+        print(
+            f"peak memory (RSS high-water mark of this process): {peak:,.0f} MiB "
+            f"(before the runs: {rss_before:,.0f} MiB; target < 4 GiB); GX validation and publish run "
+            "in PostgreSQL and are not counted"
+        )
+    finally:
+        engine.dispose()
+        admin = sa.create_engine(server_url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
