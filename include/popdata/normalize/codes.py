@@ -23,6 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
+from popdata.normalize.memo import map_memoised
 from popdata.normalize.text import (
     PLACEHOLDERS,
     cell_text,
@@ -398,18 +399,4 @@ def parse_region(raw: object, resolver: RegionResolver | None = None) -> RegionC
 
 def parse_regions(values: Sequence[object], resolver: RegionResolver | None = None) -> list[RegionCode]:
     """Parse a column of regions; memoised on the raw value (codes and names repeat a lot)."""
-    memo: dict[object, RegionCode] = {}
-    out: list[RegionCode] = []
-    append = out.append
-    for raw in values:
-        key: object = raw if raw is None or type(raw) is str else (type(raw), raw)
-        try:
-            parsed = memo.get(key)
-        except TypeError:  # unhashable cell
-            append(parse_region(raw, resolver))
-            continue
-        if parsed is None:
-            parsed = parse_region(raw, resolver)
-            memo[key] = parsed
-        append(parsed)
-    return out
+    return map_memoised(values, lambda raw: parse_region(raw, resolver))

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
 
+from popdata.normalize.memo import map_memoised
 from popdata.normalize.text import DATE_PLACEHOLDERS, PLACEHOLDERS, clean_text
 
 __all__ = [
@@ -196,19 +197,4 @@ def parse_date(raw: object, *, allow_time: bool = False) -> ParsedDate:
 
 def parse_dates(values: Sequence[object], *, allow_time: bool = False) -> list[ParsedDate]:
     """Parse a column of dates; memoised on the raw value (dates repeat a lot in 1 M-row files)."""
-    memo: dict[object, ParsedDate] = {}
-    out: list[ParsedDate] = []
-    append = out.append
-    for raw in values:
-        # Non-text cells are keyed with their type (1 == 1.0 == True as dict keys).
-        key: object = raw if raw is None or type(raw) is str else (type(raw), raw)
-        try:
-            parsed = memo.get(key)
-        except TypeError:  # unhashable cell
-            append(parse_date(raw, allow_time=allow_time))
-            continue
-        if parsed is None:
-            parsed = parse_date(raw, allow_time=allow_time)
-            memo[key] = parsed
-        append(parsed)
-    return out
+    return map_memoised(values, lambda raw: parse_date(raw, allow_time=allow_time))
