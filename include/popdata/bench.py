@@ -129,10 +129,7 @@ def main(argv: list[str] | None = None) -> None:
         )
     finally:
         engine.dispose()
-        admin = sa.create_engine(server_url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        db.drop_database(bench_url)
         shutil.rmtree(work, ignore_errors=True)
 
 

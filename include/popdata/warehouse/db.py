@@ -88,6 +88,20 @@ def ensure_database(url: str) -> None:
         admin.dispose()
 
 
+def drop_database(url: str) -> None:
+    """Drop the database named in ``url`` (connections to it are ended first)."""
+    target = make_url(url)
+    name = target.database or ""
+    if not _DBNAME.match(name):
+        raise ValueError(f"refusing to drop a database with the name {name!r}")
+    admin = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
 def warehouse_url(settings: Settings | None = None) -> str:
     """URL of the warehouse: ``POPDATA_WAREHOUSE_URL``, or the embedded default."""
     settings = settings or load_settings()
@@ -125,16 +139,3 @@ def _engine(url: str) -> Engine:
 def get_engine(settings: Settings | None = None) -> Engine:
     """The (cached, per process) SQLAlchemy engine of the warehouse."""
     return _engine(warehouse_url(settings))
-
-
-def psycopg_conninfo(url: str) -> str:
-    """A libpq connection string for psycopg from a SQLAlchemy URL (sockets included)."""
-    parsed = make_url(url)
-    parts = {
-        "dbname": parsed.database,
-        "user": parsed.username,
-        "password": parsed.password,
-        "host": parsed.host or parsed.query.get("host"),
-        "port": parsed.port,
-    }
-    return " ".join(f"{k}={v}" for k, v in parts.items() if v not in (None, ""))
