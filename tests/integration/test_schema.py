@@ -72,3 +72,67 @@ def test_a_feed_added_by_yaml_gets_its_core_table_without_a_migration(databases)
     assert {name for name, _ in rows.staging_columns(vaccinations)} | {"file_id"} <= columns
     assert "vaccinations" in inspector.get_view_names(schema="core")
     engine.dispose()
+
+
+def test_whole_file_feeds_are_partitioned_by_file_and_staging_types_match(databases) -> None:  # type: ignore[no-untyped-def]
+    """A snapshot or reference file publishes by ATTACH, which needs identical column types."""
+    engine = sa.create_engine(databases.create("popdata_test_partitions"))
+    migrate.upgrade(engine)
+    with engine.connect() as conn:
+        for feed in default_feeds():
+            kind = conn.execute(
+                sa.text("SELECT relkind FROM pg_class WHERE oid = CAST(:t AS regclass)"),
+                {"t": f"core.{feed.feed}_rows"},
+            ).scalar()
+            assert kind == ("p" if feed.whole_file else "r"), feed.feed_id
+            if not feed.whole_file:
+                continue
+            core_types = dict(
+                conn.execute(
+                    sa.text(
+                        "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute"
+                        " WHERE attrelid = CAST(:t AS regclass) AND attnum > 0 AND NOT attisdropped"
+                    ),
+                    {"t": f"core.{feed.feed}_rows"},
+                ).all()
+            )
+            assert core_types.pop("file_id") == "bigint"
+            assert core_types == dict(rows.staging_columns(feed)), feed.feed_id
+    engine.dispose()
+
+
+def test_migration_0003_moves_published_snapshots_into_partitions_and_back(databases) -> None:  # type: ignore[no-untyped-def]
+    engine = sa.create_engine(databases.create("popdata_test_0003"))
+    migrate.upgrade(engine, "0002")
+    with engine.begin() as conn:
+        for file_id in (1, 2):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO audit.file_ledger (file_id, agency, feed, rel_path, file_name, sha256, size_bytes,"
+                    " extract_date, stage, status, rows_read, rows_loaded, rows_rejected)"
+                    " VALUES (:id, 'police', 'household_registry', :p, :p, :h, 1, :d, 'published', 'loaded', 1, 1, 0)"
+                ),
+                {"id": file_id, "p": f"r{file_id}.csv", "h": f"{file_id:064x}", "d": f"2014-0{file_id}-28"},
+            )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO core.household_registry_rows (file_id, line_no, extract_date, id_no, id_no_valid, name)"
+                    " VALUES (:id, 2, :d, '11010519491231002X', true, '张三')"
+                ),
+                {"id": file_id, "d": f"2014-0{file_id}-28"},
+            )
+    migrate.upgrade(engine)
+    with engine.connect() as conn:
+        partitions = conn.execute(
+            sa.text(
+                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+                " WHERE i.inhparent = 'core.household_registry_rows'::regclass ORDER BY 1"
+            )
+        ).scalars().all()
+        assert partitions == ["household_registry_rows_1", "household_registry_rows_2"]
+        assert conn.execute(sa.text("SELECT file_id FROM core.household_registry")).scalars().all() == [2]
+    migrate.downgrade(engine, "0002")
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM core.household_registry_rows")).scalar() == 2
+        assert conn.execute(sa.text("SELECT file_id FROM core.household_registry")).scalars().all() == [2]
+    engine.dispose()

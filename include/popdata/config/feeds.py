@@ -88,6 +88,15 @@ class Feed(BaseModel):
     )
     columns: tuple[Column, ...] = Field(min_length=1)
 
+    @property
+    def whole_file(self) -> bool:
+        """True when every file is a complete set (a snapshot or a reference), never a delta.
+
+        Such a feed's ``core.<feed>_rows`` is partitioned by ``file_id``: a file publishes by
+        attaching its staging table as one partition (docs/warehouse.md).
+        """
+        return self.kind in ("snapshot", "reference")
+
     @field_validator("feed")
     @classmethod
     def _feed_is_identifier(cls, value: str) -> str:

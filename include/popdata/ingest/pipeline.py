@@ -448,15 +448,22 @@ def publish(engine: sa.Engine, file_id: int, *, outbox: Path) -> str:
 def _publish_rows(
     conn: sa.Connection, feed: Feed, file_id: int, table: str, column_list: str, status: str, receipt: Path
 ) -> None:
-    """Inside the publish transaction: rows to core, ledger closed, marts refreshed, staging dropped."""
-    conn.execute(sa.text(f'DELETE FROM core."{feed.feed}_rows" WHERE file_id = :id'), {"id": file_id})
-    conn.execute(
-        sa.text(
-            f'INSERT INTO core."{feed.feed}_rows" (file_id, {column_list}) '
-            f'SELECT :id, {column_list} FROM staging."{table}"'
-        ),
-        {"id": file_id},
-    )
+    """Inside the publish transaction: rows to core, ledger closed, marts refreshed, staging dropped.
+
+    A whole-file feed's staging table becomes the file's partition of ``core.<feed>_rows``;
+    an incremental feed's rows are inserted (its table holds every file's rows together).
+    """
+    if feed.whole_file:
+        staging.attach_as_partition(conn, feed, file_id)
+    else:
+        conn.execute(sa.text(f'DELETE FROM core."{feed.feed}_rows" WHERE file_id = :id'), {"id": file_id})
+        conn.execute(
+            sa.text(
+                f'INSERT INTO core."{feed.feed}_rows" (file_id, {column_list}) '
+                f'SELECT :id, {column_list} FROM staging."{table}"'
+            ),
+            {"id": file_id},
+        )
     conn.execute(
         sa.text(
             "UPDATE audit.file_ledger SET status = :status, stage = 'published', published_at = :now,"

@@ -4,7 +4,9 @@ The feeds of the contract have their ``core.<feed>_rows`` tables and ``core.<fee
 views in Alembic migrations (reviewed DDL). A feed added later by dropping a YAML into
 ``contracts/feeds/`` gets the same shape here, derived from its config: every version
 of every record in ``core.<feed>_rows``, the current version per source key in the view
-``core.<feed>`` (for a snapshot feed: the rows of the latest snapshot). This step only
+``core.<feed>`` (for a snapshot feed: the rows of the latest snapshot). A whole-file feed
+(snapshot or reference) has its rows table partitioned by ``file_id``, one partition per
+published file (see :func:`popdata.warehouse.staging.attach_as_partition`). This step only
 ever *adds* what is missing; it never alters or drops a table, so a change to an
 existing feed's columns still needs a migration.
 """
@@ -37,8 +39,9 @@ def feed_table_ddl(feed: Feed) -> list[str]:
         columns.append(f'    "{column_name}" {pg_type}{not_null}')
     columns.append("    PRIMARY KEY (file_id, line_no)")
     key = ", ".join(f'"{k}"' for k in feed.key)
+    partitioning = " PARTITION BY LIST (file_id)" if feed.whole_file else ""
     statements = [
-        f'CREATE TABLE core."{name}_rows" (\n' + ",\n".join(columns) + "\n)",
+        f'CREATE TABLE core."{name}_rows" (\n' + ",\n".join(columns) + "\n)" + partitioning,
         f'CREATE INDEX "{name}_rows_key" ON core."{name}_rows" ({key})',
         f'COMMENT ON TABLE core."{name}_rows" IS {_quote(feed.title_zh + "（全部版本） / every published version")}',
     ]

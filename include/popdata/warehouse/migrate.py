@@ -48,3 +48,9 @@ def upgrade(engine: sa.Engine, revision: str = "head") -> str | None:
 
         ensure_feed_tables(engine, default_feeds())
     return current_revision(engine)
+
+
+def downgrade(engine: sa.Engine, revision: str) -> str | None:
+    """Downgrade the warehouse to ``revision`` (what each migration's ``downgrade`` says is lost, is)."""
+    command.downgrade(alembic_config(engine.url.render_as_string(hide_password=False)), revision)
+    return current_revision(engine)
