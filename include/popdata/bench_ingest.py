@@ -279,6 +279,12 @@ def main(argv: list[str] | None = None) -> None:
                     )
         print(f"  {'full ingest total':<30}{total:>9.2f}{n_read / total:>12,.0f}{1:>8.0%}")
         print(f"\nfull ingest ÷ raw COPY: {total / copy_seconds:.1f}x (target ≤ 3x)")
+        validate_seconds = steps.get("validate (GX, in PostgreSQL)")
+        if validate_seconds is not None and timings.get("  COPY to staging"):
+            print(
+                f"GX validation (full suite, 1 staged file) ÷ the COPY that staged it: "
+                f"{validate_seconds / timings['  COPY to staging']:.2f}x (issue 4 target ≤ 2x)"
+            )
         peak = _peak_rss_mib()
         print(
             f"peak memory (RSS high-water mark of this process): {peak:,.0f} MiB "

@@ -151,15 +151,16 @@ def status(limit: int) -> None:
         with airflow.connect() as conn:
             runs = conn.execute(
                 sa.text(
-                    "SELECT dag_id, run_id, state, logical_date, end_date FROM dag_run"
-                    " ORDER BY coalesce(end_date, start_date) DESC NULLS LAST LIMIT :n"
-                ),
-                {"n": limit},
+                    "SELECT * FROM (SELECT DISTINCT ON (dag_id) dag_id, run_id, state, logical_date, end_date,"
+                    " coalesce(end_date, start_date) AS at FROM dag_run"
+                    " ORDER BY dag_id, coalesce(end_date, start_date) DESC NULLS LAST) latest"
+                    " ORDER BY at DESC NULLS LAST"
+                )
             ).all()
         airflow.dispose()
     except sa.exc.SQLAlchemyError:
         runs = []
-    click.echo("\nlast DAG runs:" if runs else "\nno DAG runs recorded yet")
+    click.echo("\nlast run of each DAG:" if runs else "\nno DAG runs recorded yet")
     for r in runs:
         click.echo(f"  {r.dag_id:<40}{r.state:<10}logical {r.logical_date}  ended {r.end_date}")
 

@@ -2,13 +2,21 @@
 
 Every feed YAML in ``contracts/feeds/`` becomes one DAG, ``ingest__<agency>__<feed>``:
 
-    register_drops → stage_file[*] → validate_file[*] → publish_file[*] → summarize
+    register_drops → stage_file[*] → validate_file[*] → publish_file[*] → summarize → build_data_docs
 
 ``register_drops`` runs the warehouse migrations when needed, looks at the
 landing folder and registers complete drops in ``audit.file_ledger``; the three
 mapped tasks run once per file (write, audit, publish); ``summarize`` logs the
 outcome of every file of the run. Tasks pass only file ids; every task is safe
 to re-run (see :mod:`popdata.ingest.pipeline`).
+
+``build_data_docs`` renders Great Expectations' Data Docs site from the validations
+recorded so far (see :mod:`popdata.quality.docs`) and prints its ``index.html``. It is a
+*teardown* task: it runs whatever happened upstream (trigger rule ``all_done_setup_success``,
+which without setup tasks is ``all_done``), never fails, and is not counted for the DAG
+run's state, so a failed load still fails the run. When ``validate_file`` quarantines a
+file because a ``quarantine_file`` expectation failed, it alerts through the notifiers configured in
+:mod:`popdata.quality.alerts`; an alert never fails the task either.
 
 The landing and outbox folders come from the run's params (``popdata run``
 passes them) or from the environment (``POPDATA_LANDING``, ``POPDATA_OUTBOX``).
@@ -17,13 +25,22 @@ Nothing here does I/O at import time; task bodies import the pipeline lazily.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import DAG, Param, get_current_context, task
+from airflow.sdk import DAG, Asset, AssetAny, Param, get_current_context, task
 
 from popdata.config.feeds import Feed, default_feeds
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+    from popdata.config.settings import Settings
+
+log = logging.getLogger(__name__)
 
 START_DATE = datetime(2010, 1, 1)  # before any extract: runs "as of" 2012–2014 must be schedulable
 
@@ -38,6 +55,96 @@ def _folders(params: dict[str, Any]) -> tuple[Path, Path, float]:
     return landing, outbox, float(settings.quiet_seconds if quiet is None else quiet)
 
 
+def _alert_if_gate_failed(
+    engine: sa.Engine, settings: Settings, file_id: int, context: Mapping[str, Any] | None
+) -> None:
+    """Alert when ``file_id`` was quarantined by the expectation gate; never raises.
+
+    Reads the ledger's ``quarantine_reason`` (other quarantine reasons do not alert) and the
+    failed ``quarantine_file`` expectations with their counts from ``audit.dq_results``.
+    """
+    try:
+        import sqlalchemy as sa
+
+        from popdata.ingest import pipeline
+        from popdata.quality import alerts, docs
+
+        with engine.connect() as conn:
+            ledger = (
+                conn.execute(
+                    sa.text(
+                        "SELECT agency, feed, file_name, quarantine_reason FROM audit.file_ledger"
+                        " WHERE file_id = :id"
+                    ),
+                    {"id": file_id},
+                )
+                .mappings()
+                .first()
+            )
+            if ledger is None:
+                return
+            code, _, detail = str(ledger["quarantine_reason"] or "").partition(": ")
+            if code != pipeline.DQ_CRITICAL_FAILED:
+                return
+            try:
+                rows = conn.execute(
+                    sa.text(
+                        "SELECT expectation, column_name, unexpected_count, element_count FROM audit.dq_results"
+                        " WHERE file_id = :id AND severity = 'quarantine_file' AND NOT success"
+                        " ORDER BY expectation, column_name"
+                    ),
+                    {"id": file_id},
+                ).all()
+                failed = [
+                    f"{r.expectation}({r.column_name or ''}): "
+                    f"{'?' if r.unexpected_count is None else r.unexpected_count} of "
+                    f"{'?' if r.element_count is None else r.element_count} rows"
+                    for r in rows
+                ]
+            except sa.exc.DBAPIError:  # the detail names them too (without counts)
+                failed = []
+            failed = failed or [item for item in detail.split(" (a copy is in ")[0].split(", ") if item]
+        alerts.notify_gate_failure(
+            context,
+            feed=f"{ledger['agency']}/{ledger['feed']}",
+            file_name=str(ledger["file_name"]),
+            reason=code,
+            failed=failed,
+            file_id=file_id,
+            data_docs=docs.index_path(docs.docs_root(settings)).as_uri(),
+        )
+    except Exception:  # an alert must never fail the load
+        log.warning("could not send the gate-failure alert for file %s", file_id, exc_info=True)
+
+
+def _data_docs_task() -> Any:
+    """A ``build_data_docs`` task: builds the Data Docs site and prints its index; never fails."""
+
+    @task(task_id="build_data_docs")
+    def build_data_docs() -> str | None:
+        """Build the Great Expectations Data Docs site and print its index; never fails."""
+        try:
+            from popdata.config.settings import load_settings
+            from popdata.quality import docs
+
+            index = docs.build_data_docs(docs.docs_root(load_settings()))
+        except Exception as exc:  # Data Docs never fail a load
+            print(f"Data Docs not built: {type(exc).__name__}: {exc}")
+            return None
+        if index is None:
+            print("Data Docs: not built (nothing recorded yet, or see the log above)")
+            return None
+        print(f"Data Docs: {index.as_uri()}")
+        return str(index)
+
+    return build_data_docs()
+
+
+def core_asset(feed: Feed) -> Asset:
+    """The Airflow asset a feed's ``publish_file`` updates: its ``core`` tables."""
+    return Asset(name=f"core.{feed.feed}", uri=f"x-popdata://core/{feed.feed}", group="popdata")
+
+
 def _doc(feed: Feed) -> str:
     required = ", ".join(c.name for c in feed.required_columns)
     return (
@@ -48,7 +155,10 @@ def _doc(feed: Feed) -> str:
         "`validate_file` (Great Expectations suite "
         f"`{feed.suite or 'none'}`) → `publish_file` (core"
         f"{', ' + ', '.join(feed.publishes) if feed.publishes else ''} and the ledger in one transaction, "
-        "then the receipt in `<outbox>/" + feed.agency + "/receipts/`).\n\n"
+        "then the receipt in `<outbox>/" + feed.agency + "/receipts/`) → `summarize` → "
+        "`build_data_docs` (Great Expectations Data Docs, default `<POPDATA_VAR>/gx/site/index.html`; "
+        "never fails a load). A failed `quarantine_file` expectation alerts through the notifiers set by "
+        "`POPDATA_ALERT_SMTP_CONN_ID` / `POPDATA_ALERT_WEBHOOK_CONN_ID`.\n\n"
         "Params: `landing`, `outbox` (default from `POPDATA_LANDING` / `POPDATA_OUTBOX`), "
         "`quiet_seconds` (default `POPDATA_QUIET_SECONDS`, 60).\n\n" + (__doc__ or "")
     )
@@ -112,19 +222,25 @@ def build_feed_dag(feed: Feed) -> DAG:
 
         @task(task_id="validate_file", map_index_template="{{ task.op_kwargs['file_id'] }}")
         def validate_file(file_id: int) -> int:
-            """Run the feed's expectation suite on the staged rows; a critical failure quarantines."""
+            """Run the feed's expectation suite on the staged rows; a failed quarantine_file gate quarantines."""
             from popdata.config.settings import load_settings
             from popdata.ingest import pipeline
             from popdata.warehouse import db
 
-            landing, outbox, _ = _folders(get_current_context()["params"])
-            reached = pipeline.validate(
-                db.get_engine(), load_settings(), file_id, outbox=outbox, landing=landing
-            )
+            context = get_current_context()
+            landing, outbox, _ = _folders(context["params"])
+            engine, settings = db.get_engine(), load_settings()
+            reached = pipeline.validate(engine, settings, file_id, outbox=outbox, landing=landing)
             print(f"file {file_id}: {reached}")
+            if reached == "quarantined":
+                _alert_if_gate_failed(engine, settings, file_id, context)
             return file_id
 
-        @task(task_id="publish_file", map_index_template="{{ task.op_kwargs['file_id'] }}")
+        @task(
+            task_id="publish_file",
+            map_index_template="{{ task.op_kwargs['file_id'] }}",
+            outlets=[core_asset(feed)],
+        )
         def publish_file(file_id: int) -> int:
             """Publish to core and marts in one transaction and write the receipt."""
             from popdata.ingest import pipeline
@@ -168,10 +284,114 @@ def build_feed_dag(feed: Feed) -> DAG:
             file_id=validate_file.expand(file_id=stage_file.expand(file_id=file_ids))
         )
         # summarize reads the ids from register_drops (a plain list), after every file is done
-        published >> summarize(file_ids)  # type: ignore[arg-type]  # an XComArg resolves to the list at run time
+        summary = summarize(file_ids)  # type: ignore[arg-type]  # an XComArg resolves to the list at run time
+        published >> summary
+        # a teardown: runs even when a load failed, and does not decide the DAG run's state
+        summary >> _data_docs_task().as_teardown()
     return dag
 
 
+CROSS_FEED_DAG_ID = "quality__cross_feed"
+
+
+def build_cross_feed_dag(feeds: tuple[Feed, ...]) -> DAG:
+    """The DAG of the cross-feed suites: runs whenever a feed publishes (Airflow assets).
+
+    ``list_checks`` → ``run_check[*]`` (one mapped task per reviewed check in
+    ``expectations/cross_feed/``) → ``alert_failures`` → ``build_data_docs`` (teardown).
+    Results go to ``audit.dq_results`` under the batch ``cross_feed:<date>`` of the run (its
+    logical date, or for an asset-triggered run the date it was queued for), so a re-run of
+    the same day replaces its rows. Failures alert and never block any file.
+    """
+    from popdata.config.settings import load_settings
+
+    with DAG(
+        dag_id=CROSS_FEED_DAG_ID,
+        description="Cross-feed quality suites (跨部门数据质量检查)",
+        schedule=AssetAny(*(core_asset(feed) for feed in feeds)),
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        tags=["quality", "cross_feed"],
+        doc_md=(build_cross_feed_dag.__doc__ or "") + "\n\nSee docs/quality.md.",
+        default_args={
+            "retries": load_settings().task_retries,
+            "retry_delay": timedelta(seconds=30),
+            "owner": "popdata",
+        },
+    ) as dag:
+
+        @task(task_id="list_checks")
+        def list_checks() -> list[str]:
+            """The names of the reviewed cross-feed checks (migrating the warehouse first)."""
+            from popdata.config.settings import load_settings
+            from popdata.quality import cross_feed
+            from popdata.warehouse import db, migrate
+
+            migrate.upgrade(db.get_engine())
+            return [check.name for check in cross_feed.load_checks(load_settings().expectations_dir)]
+
+        @task(task_id="run_check", map_index_template="{{ task.op_kwargs['name'] }}")
+        def run_check(name: str) -> dict[str, Any]:
+            """Validate one check's batch and record it; returns its counts."""
+            from popdata.config.settings import load_settings
+            from popdata.quality import cross_feed
+            from popdata.warehouse import db
+
+            settings = load_settings()
+            check = next(c for c in cross_feed.load_checks(settings.expectations_dir) if c.name == name)
+            (outcome,) = cross_feed.run_checks(
+                db.get_engine(), settings, as_of=_run_date(get_current_context()), checks=[check]
+            )
+            first = outcome.result.outcomes[0]
+            print(
+                f"{name}: {'passed' if outcome.result.success else 'FAILED'} "
+                f"({first.unexpected_count} of {first.element_count} rows unexpected)"
+            )
+            return {
+                "check": name,
+                "success": outcome.result.success,
+                "failed": [
+                    f"{o.expectation}({o.column_name or ''}): {o.unexpected_count} of {o.element_count} rows"
+                    for o in outcome.result.failed
+                ],
+            }
+
+        @task(task_id="alert_failures")
+        def alert_failures(results: list[dict[str, Any]]) -> int:
+            """Alert once per failed check; returns how many failed."""
+            from popdata.config.settings import load_settings
+            from popdata.quality import alerts, docs
+
+            context = get_current_context()
+            failed = [r for r in results if not r["success"]]
+            for r in failed:
+                alerts.notify_gate_failure(
+                    context,
+                    feed="cross_feed",
+                    file_name=str(r["check"]),
+                    reason="cross_feed_failed",
+                    failed=list(r["failed"]),
+                    data_docs=docs.index_path(docs.docs_root(load_settings())).as_uri(),
+                )
+            print(f"{len(failed)} of {len(results)} cross-feed checks failed")
+            return len(failed)
+
+        results = run_check.expand(name=list_checks())
+        alerted = alert_failures(results)  # type: ignore[arg-type]  # an XComArg resolves at run time
+        alerted >> _data_docs_task().as_teardown()
+    return dag
+
+
+def _run_date(context: Mapping[str, Any]) -> Any:
+    """The date a run is about: its logical date, or (asset-triggered runs have none) its run-after."""
+    when = context.get("logical_date") or context["dag_run"].run_after
+    return when.date()
+
+
 def build_all() -> dict[str, DAG]:
-    """One DAG per configured feed, keyed by dag id."""
-    return {feed.dag_id: build_feed_dag(feed) for feed in default_feeds()}
+    """One DAG per configured feed, plus the cross-feed quality DAG, keyed by dag id."""
+    feeds = default_feeds()
+    dags = {feed.dag_id: build_feed_dag(feed) for feed in feeds}
+    dags[CROSS_FEED_DAG_ID] = build_cross_feed_dag(feeds)
+    return dags

@@ -64,19 +64,31 @@ def test_dag_folder_imports_without_errors_and_has_one_dag_per_feed(tmp_path: Pa
     result = _probe(tmp_path)
     assert result["errors"] == {}
     expected = {feed.dag_id for feed in default_feeds()}
-    assert set(result["dags"]) == expected
+    assert set(result["dags"]) == expected | {"quality__cross_feed"}
     for dag_id, dag in result["dags"].items():
+        assert dag["doc_md"], f"{dag_id} has no doc_md"
+        assert all(r >= 1 for r in dag["retries"]), f"{dag_id} tasks must retry"
+        assert dag["catchup"] is False
+        if dag_id == "quality__cross_feed":
+            continue
         assert dag["tasks"] == [
+            "build_data_docs",
             "publish_file",
             "register_drops",
             "stage_file",
             "summarize",
             "validate_file",
         ], dag_id
-        assert dag["doc_md"], f"{dag_id} has no doc_md"
         assert "ingest" in dag["tags"]
-        assert all(r >= 1 for r in dag["retries"]), f"{dag_id} tasks must retry"
-        assert dag["catchup"] is False
+
+
+def test_cross_feed_dag_runs_when_any_feed_publishes(tmp_path: Path) -> None:
+    """The cross-feed suites are scheduled on the assets every ingest DAG's publish_file updates."""
+    dag = _probe(tmp_path)["dags"]["quality__cross_feed"]
+    assert dag["tasks"] == ["alert_failures", "build_data_docs", "list_checks", "run_check"]
+    assert "quality" in dag["tags"]
+    for feed in default_feeds():
+        assert f"x-popdata://core/{feed.feed}" in dag["schedule"], feed.feed_id
 
 
 def test_dag_files_do_no_heavy_imports_at_parse_time(tmp_path: Path) -> None:

@@ -361,3 +361,77 @@ def test_a_file_changed_after_registration_is_not_loaded_and_its_new_bytes_are_a
     reached = _process(engine, REGISTRY, landing, outbox)
     assert list(reached.values()) == ["published"] and first not in reached
     assert _scalar(engine, "SELECT count(*) FROM core.household_registry_rows") == 2
+
+
+def test_reject_rows_gate_rejects_impossible_dates_with_their_lines(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    """A birth date after the extract date parses but cannot be: the suite's reject_rows gate drops the row."""
+    landing, outbox = tmp_path / "landing", tmp_path / "outbox"
+    _write_registry(
+        landing,
+        "household_registry_20140731.csv",
+        [
+            HEADER,
+            "11010519491231002X,张伟,男,1949-12-31,100000001,户主,120115115001,住址1,正常",  # line 2
+            "110105195001010011,李娜,女,2015-03-01,100000001,女,120115115001,住址2,正常",  # 3: after 2014-07-31
+            "110105195001010038,王芳,女,1950-01-01,100000001,女,120115115001,住址3,正常",  # 4
+        ],
+    )
+    assert list(_process(engine, REGISTRY, landing, outbox).values()) == ["published"]
+    with engine.connect() as conn:
+        ledger = conn.execute(sa.text("SELECT * FROM audit.file_ledger")).mappings().one()
+        assert ledger["status"] == "loaded_with_rejections"
+        assert (ledger["rows_read"], ledger["rows_loaded"], ledger["rows_rejected"]) == (3, 2, 1)
+        assert conn.execute(
+            sa.text("SELECT line_no, column_name, reason_code FROM audit.rejected_rows")
+        ).all() == [(3, "birth_date", "dq_rule_failed")]
+        assert conn.execute(
+            sa.text("SELECT line_no FROM core.household_registry ORDER BY 1")
+        ).scalars().all() == [2, 4]
+        gate = conn.execute(
+            sa.text(
+                "SELECT success, unexpected_count, severity FROM audit.dq_results"
+                " WHERE expectation = 'expect_column_values_to_be_plausible_date'"
+            )
+        ).one()
+        assert tuple(gate) == (False, 1, "reject_rows")
+    receipt = json.loads(Path(ledger["receipt_path"]).read_text(encoding="utf-8"))
+    assert receipt["rows_rejected"] == 1
+    assert [(r["line"], r["reason"]) for r in receipt["rejected_rows"]] == [(3, "dq_rule_failed")]
+    text = Path(ledger["receipt_path"]).with_suffix(".txt").read_text(encoding="utf-8")
+    assert "未通过数据质量规则" in text
+
+
+def test_a_failed_quarantine_file_gate_publishes_nothing(
+    engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A suite whose quarantine_file expectation fails stops the file: nothing reaches core."""
+    suites = tmp_path / "expectations"
+    suites.mkdir()
+    reviewed = json.loads(
+        (load_settings().expectations_dir / "police__household_registry.json").read_text("utf-8")
+    )
+    reviewed["expectations"].append(
+        {
+            "type": "expect_column_values_to_be_in_set",
+            "kwargs": {"column": "status", "value_set": ["迁出"]},
+            "meta": {"severity": "quarantine_file"},
+            "severity": "critical",
+        }
+    )
+    (suites / "police__household_registry.json").write_text(json.dumps(reviewed, ensure_ascii=False), "utf-8")
+    from popdata.config.settings import Settings
+
+    monkeypatch.setattr(Settings, "expectations_dir", property(lambda self: suites))
+    landing, outbox = tmp_path / "landing", tmp_path / "outbox"
+    _write_registry(
+        landing,
+        "household_registry_20140731.csv",
+        [HEADER, "11010519491231002X,张伟,男,1949-12-31,100000001,户主,120115115001,住址1,正常"],
+    )
+    assert list(_process(engine, REGISTRY, landing, outbox).values()) == ["quarantined"]
+    with engine.connect() as conn:
+        reason = conn.execute(sa.text("SELECT quarantine_reason FROM audit.file_ledger")).scalar_one()
+        assert reason.startswith("dq_critical_failed")
+        assert conn.execute(sa.text("SELECT count(*) FROM core.household_registry_rows")).scalar_one() == 0

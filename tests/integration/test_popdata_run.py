@@ -74,6 +74,10 @@ def test_run_loads_the_sample_drop_through_the_dags(databases, landing: Path, tm
     done = _run(env, "run", "--landing", str(landing), "--outbox", str(outbox), "--quiet-seconds", "0")
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
     assert "DAG run ingest__police__household_registry: success" in done.stdout
+    # the DAGs built GX's Data Docs site under POPDATA_VAR, and the summary links it
+    data_docs = tmp_path / "var" / "gx" / "site" / "index.html"
+    assert data_docs.is_file() and data_docs.as_uri() in done.stdout
+    assert list((data_docs.parent / "validations").rglob("*.html"))
 
     engine = sa.create_engine(env["POPDATA_WAREHOUSE_URL"])
     with engine.connect() as conn:
@@ -121,6 +125,7 @@ def test_run_loads_the_sample_drop_through_the_dags(databases, landing: Path, tm
         "validate_file": 2,
         "publish_file": 2,
         "summarize": 1,
+        "build_data_docs": 1,
     }
 
     # a second run finds nothing new and changes nothing

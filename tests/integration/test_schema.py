@@ -123,12 +123,16 @@ def test_migration_0003_moves_published_snapshots_into_partitions_and_back(datab
             )
     migrate.upgrade(engine)
     with engine.connect() as conn:
-        partitions = conn.execute(
-            sa.text(
-                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
-                " WHERE i.inhparent = 'core.household_registry_rows'::regclass ORDER BY 1"
+        partitions = (
+            conn.execute(
+                sa.text(
+                    "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+                    " WHERE i.inhparent = 'core.household_registry_rows'::regclass ORDER BY 1"
+                )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
         assert partitions == ["household_registry_rows_1", "household_registry_rows_2"]
         assert conn.execute(sa.text("SELECT file_id FROM core.household_registry")).scalars().all() == [2]
     migrate.downgrade(engine, "0002")

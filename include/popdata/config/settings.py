@@ -30,6 +30,12 @@ Environment variables (all optional):
     (default ``<POPDATA_VAR>/quarantine``).
 ``POPDATA_TASK_RETRIES``
     How often Airflow retries a failed ingest task (default 2).
+``POPDATA_DATA_DOCS``
+    Folder of the Great Expectations Data Docs: validation records, GX project and the static
+    site ``site/index.html`` (default ``<POPDATA_VAR>/gx``).
+``POPDATA_ALERT_SMTP_CONN_ID`` / ``POPDATA_ALERT_SMTP_TO`` / ``POPDATA_ALERT_WEBHOOK_CONN_ID``
+    Airflow connection ids (and recipients) of the alert notifiers
+    (docs/data-docs-and-alerts.md); read by :mod:`popdata.quality.alerts`.
 """
 
 from __future__ import annotations
@@ -62,6 +68,7 @@ class Settings:
     var: Path
     task_retries: int = 2
     quarantine: Path | None = None
+    data_docs: Path | None = None
 
     @property
     def quarantine_dir(self) -> Path:
@@ -128,4 +135,5 @@ def load_settings() -> Settings:
         var=var,
         task_retries=_int_env("POPDATA_TASK_RETRIES", 2),
         quarantine=Path(os.environ["POPDATA_QUARANTINE"]) if os.environ.get("POPDATA_QUARANTINE") else None,
+        data_docs=Path(os.environ["POPDATA_DATA_DOCS"]) if os.environ.get("POPDATA_DATA_DOCS") else None,
     )

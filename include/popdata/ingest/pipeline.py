@@ -11,7 +11,8 @@ scheduler.
   ``staging.<feed>_<file_id>``; rejected rows and warnings go to ``audit``; a
   file that cannot load is quarantined, a resend of loaded bytes is a duplicate.
 - **validate** runs the feed's Great Expectations suite in the database and
-  records ``audit.dq_results``; a failed critical expectation quarantines.
+  records ``audit.dq_results``; a failed ``quarantine_file`` expectation quarantines,
+  rows that break a ``reject_rows`` one are rejected (the rest publishes).
 - **publish** moves the rows to ``core``, refreshes the feed's marts and closes
   the ledger row in one transaction, then writes the receipt.
 """
@@ -22,10 +23,11 @@ import contextlib
 import json
 import logging
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -35,10 +37,14 @@ from popdata.ingest import arrive, read, receipts, rows
 from popdata.normalize.codes import RegionResolver
 from popdata.warehouse import staging
 
+if TYPE_CHECKING:
+    from popdata.quality.gx import ExpectationOutcome, SuiteResult
+
 log = logging.getLogger(__name__)
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "warehouse" / "sql"
-DQ_CRITICAL_FAILED = "dq_critical_failed"
+DQ_CRITICAL_FAILED = "dq_critical_failed"  # a quarantine_file expectation failed
+DQ_ROW_REJECTED = "dq_rule_failed"  # a row broke a reject_rows expectation
 CHANGED_AFTER_REGISTRATION = "file_changed_after_registration"
 IRREGULAR_NAME = "irregular_name"
 EXTRACT_DATE_UNKNOWN = "extract_date_unknown"
@@ -359,8 +365,9 @@ def validate(
     if ledger["stage"] != "staged":
         return str(ledger["stage"])
     feed = _feed_of(ledger)
-    failed_critical: list[str] = []
+    failed_gate: list[str] = []
     if feed.suite:
+        from popdata.quality import docs
         from popdata.quality.gx import validate_table
 
         result = validate_table(
@@ -369,54 +376,120 @@ def validate(
             staging.staging_table(feed, file_id),
             settings.expectations_dir / feed.suite,
             run_name=f"file_{file_id}",
+            record_to=docs.docs_root(settings),
+            file_id=file_id,
         )
-        with engine.begin() as conn:
-            conn.execute(sa.text("DELETE FROM audit.dq_results WHERE file_id = :id"), {"id": file_id})
-            conn.execute(
-                sa.text(
-                    "INSERT INTO audit.dq_results (file_id, suite, expectation, column_name, success,"
-                    " unexpected_count, element_count, severity)"
-                    " VALUES (:file_id, :suite, :expectation, :column_name, :success, :unexpected_count,"
-                    " :element_count, :severity)"
-                ),
-                [
-                    {
-                        "file_id": file_id,
-                        "suite": result.suite,
-                        "expectation": o.expectation,
-                        "column_name": o.column_name,
-                        "success": o.success,
-                        "unexpected_count": o.unexpected_count,
-                        "element_count": o.element_count,
-                        "severity": o.severity,
-                    }
-                    for o in result.outcomes
-                ],
-            )
-        failed_critical = [
+        failed_gate = [
             f"{o.expectation}({o.column_name or ''})"
             for o in result.outcomes
-            if o.severity == "critical" and not o.success
+            if o.severity == "quarantine_file" and not o.success
         ]
-    if failed_critical:
+        rejected = result.rejected_lines
+        if rejected and not failed_gate:
+            with engine.connect() as conn:
+                staged = conn.execute(
+                    sa.text(f'SELECT count(*) FROM staging."{staging.staging_table(feed, file_id)}"')
+                ).scalar_one()
+            if len(rejected) >= staged:  # nothing would publish: a whole-file problem, not a row one
+                failed_gate = [f"every row failed a reject_rows rule ({len(rejected)} rows)"]
+        with engine.begin() as conn:
+            _record_dq_results(conn, file_id, result)
+            if not failed_gate:
+                _reject_failing_rows(conn, feed, file_id, rejected)
+                _mark_validated(conn, file_id)
+    else:
+        with engine.begin() as conn:
+            _mark_validated(conn, file_id)
+    if failed_gate:
         quarantine(
             engine,
             file_id,
             DQ_CRITICAL_FAILED,
-            ", ".join(failed_critical),
+            ", ".join(failed_gate),
             outbox=outbox,
             landing=landing,
             settings=settings,
         )
         return "quarantined"
-    with engine.begin() as conn:
-        conn.execute(
-            sa.text(
-                "UPDATE audit.file_ledger SET stage = 'validated' WHERE file_id = :id AND stage = 'staged'"
-            ),
-            {"id": file_id},
-        )
     return "validated"
+
+
+def _mark_validated(conn: sa.Connection, file_id: int) -> None:
+    conn.execute(
+        sa.text("UPDATE audit.file_ledger SET stage = 'validated' WHERE file_id = :id AND stage = 'staged'"),
+        {"id": file_id},
+    )
+
+
+def _record_dq_results(conn: sa.Connection, file_id: int, result: SuiteResult) -> None:
+    """Replace the file's rows of ``audit.dq_results`` with this validation's outcomes (counts only)."""
+    conn.execute(sa.text("DELETE FROM audit.dq_results WHERE file_id = :id"), {"id": file_id})
+    conn.execute(
+        sa.text(
+            "INSERT INTO audit.dq_results (file_id, suite, expectation, column_name, success,"
+            " unexpected_count, element_count, severity)"
+            " VALUES (:file_id, :suite, :expectation, :column_name, :success, :unexpected_count,"
+            " :element_count, :severity)"
+        ),
+        [
+            {
+                "file_id": file_id,
+                "suite": result.suite,
+                "expectation": o.expectation,
+                "column_name": o.column_name,
+                "success": o.success,
+                "unexpected_count": o.unexpected_count,
+                "element_count": o.element_count,
+                "severity": o.severity,
+            }
+            for o in result.outcomes
+        ],
+    )
+
+
+def _reject_failing_rows(
+    conn: sa.Connection, feed: Feed, file_id: int, lines: Mapping[int, Sequence[ExpectationOutcome]]
+) -> None:
+    """The ``reject_rows`` gate: move the failing rows out of staging into ``audit.rejected_rows``.
+
+    In the transaction that marks the file validated: each failing line is listed once per
+    expectation it broke (reason ``dq_rule_failed``, the expectation's column), its staged row
+    is deleted, and the ledger's counts move the rows from loaded to rejected, so
+    ``rows_read = rows_loaded + rows_rejected`` still holds (the ledger's CHECK enforces it).
+    """
+    if not lines:
+        return
+    conn.execute(
+        sa.text(
+            "INSERT INTO audit.rejected_rows (file_id, line_no, column_name, reason_code, masked_value)"
+            " VALUES (:file_id, :line_no, :column_name, :reason_code, NULL)"
+        ),
+        [
+            {
+                "file_id": file_id,
+                "line_no": line,
+                "column_name": o.column_name,
+                "reason_code": DQ_ROW_REJECTED,
+            }
+            for line, outcomes in lines.items()
+            for o in outcomes
+        ],
+    )
+    deleted = conn.execute(
+        sa.text(f'DELETE FROM staging."{staging.staging_table(feed, file_id)}" WHERE line_no = ANY(:lines)'),
+        {"lines": list(lines)},
+    ).rowcount
+    if deleted != len(lines):
+        raise RuntimeError(
+            f"file {file_id}: {len(lines)} rows failed a reject_rows rule, {deleted} were staged"
+        )
+    conn.execute(
+        sa.text(
+            "UPDATE audit.file_ledger SET rows_loaded = rows_loaded - :n, rows_rejected = rows_rejected + :n"
+            " WHERE file_id = :id"
+        ),
+        {"n": deleted, "id": file_id},
+    )
 
 
 # --- publish --------------------------------------------------------------------------------------

@@ -56,6 +56,7 @@ REASON_ZH = {
     "money_unparseable": "金额无法识别",
     "int_unparseable": "数字无法识别",
     "birth_order_unparseable": "胎次无法识别",
+    "dq_rule_failed": "未通过数据质量规则（该列的值不合理）",
 }
 
 IRREGULARITY_ZH = {

@@ -74,11 +74,14 @@ _INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff]")
 # Letters of scripts that GBK/Big5 mojibake produces next to a lost character: CJK ideographs
 # (incl. extensions and compatibility forms), CJK punctuation, kana, bopomofo, hangul,
 # full-width forms, Greek and Cyrillic (both are in GBK, so they show up in mojibake).
-_WIDE = (
+#: Character class body of wide (CJK and full-width) characters, also used by the GX name check.
+WIDE_CHARS = (
     "\u0370-\u03ff\u0400-\u04ff\u3000-\u30ff\u3100-\u312f\u31a0-\u31bf\u3400-\u4dbf"
     "\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef\U00020000-\U0003134f"
 )
-_DAMAGE = re.compile(f"\ufffd|[\ud800-\udfff]|锟斤拷|烫烫|屯屯|[?？](?=[{_WIDE}])|(?<=[{_WIDE}])[?？]")
+_DAMAGE = re.compile(
+    f"\ufffd|[\ud800-\udfff]|锟斤拷|烫烫|屯屯|[?？](?=[{WIDE_CHARS}])|(?<=[{WIDE_CHARS}])[?？]"
+)
 
 _SEPARATOR = "\n"  # t2s maps "\n" to itself; values containing it are converted one by one
 

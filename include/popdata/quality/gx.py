@@ -1,11 +1,21 @@
 """Run a reviewed Great Expectations suite against a staged PostgreSQL table, in the database.
 
 The platform COPYs each agency file into ``staging.<feed>_<file_id>``, validates it here and
-publishes it only when no *critical* expectation failed. Suites are reviewed JSON files in
-``expectations/<agency>__<feed>.json`` in GX 1.x's own suite format (what
-``ExpectationSuite.to_json_dict()`` writes), and every expectation carries
-``meta.severity``: ``"critical"`` (a failure blocks publishing: the file is quarantined) or
-``"warning"`` (recorded, the file still publishes).
+publishes it only when no ``quarantine_file`` expectation failed. Suites are reviewed JSON
+files in ``expectations/<agency>__<feed>.json`` in GX 1.x's own suite format (what
+``ExpectationSuite.to_json_dict()`` writes), and every expectation carries ``meta.severity``,
+the gate it is:
+
+* ``"quarantine_file"``: a failure (beyond ``mostly``) stops the whole batch: nothing
+  publishes, the file is quarantined;
+* ``"reject_rows"``: the rows that break it are rejected (per the contract: listed in the
+  receipt with their line numbers) and the rest publishes; ``mostly`` only decides whether
+  the expectation is recorded as passed;
+* ``"warn"``: recorded in ``audit.dq_results`` and shown, the file publishes.
+
+GX's own top-level ``severity`` mirrors the gate (``critical``, ``warning``, ``info``).
+Suites may use the platform's custom expectations (:mod:`popdata.quality.expectations`),
+registered before any suite is loaded.
 
 How GX is wired (checked against great-expectations 1.24.1):
 
@@ -29,13 +39,14 @@ this module is imported by Airflow DAG files), with ``GX_ANALYTICS_ENABLED=false
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import logging
 import os
 import re
 import uuid
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,13 +68,45 @@ __all__ = [
     "ExpectationOutcome",
     "SuiteResult",
     "load_suite",
+    "validate_query",
     "validate_table",
 ]
 
 logger = logging.getLogger(__name__)
 
-#: The two severities a suite entry may declare in ``meta.severity``.
-SEVERITIES: Final = frozenset({"critical", "warning"})
+#: The gates a suite entry may declare in ``meta.severity``.
+SEVERITIES: Final = frozenset({"reject_rows", "quarantine_file", "warn"})
+
+#: GX's own ``severity`` (``FailureSeverity``) that mirrors each gate.
+GX_SEVERITY: Final[Mapping[str, str]] = {
+    "quarantine_file": "critical",
+    "reject_rows": "warning",
+    "warn": "info",
+}
+
+#: Map expectations whose failing rows GX 1.24 cannot name on SQL (its unexpected index list
+#: comes back empty for the window-function metric), so they cannot be ``reject_rows``.
+UNLOCATABLE: Final = frozenset(
+    {"expect_compound_columns_to_be_unique", "expect_select_column_values_to_be_unique_within_record"}
+)
+
+#: The column that numbers a staged row by its physical line in the agency's file.
+LINE_COLUMN: Final = "line_no"
+
+#: Second pass for ``reject_rows`` expectations that found rows: the failing rows' line numbers
+#: (GX's unexpected index list keyed on ``line_no``), with ``partial_unexpected_count`` raised
+#: to the number of failing rows at run time (GX caps the index list at it, default 20).
+#: With ``exclude_unexpected_values`` GX returns ``[{"line_no": [3, 9, …]}]`` and no value
+#: lists; it still fetches the failing rows' values from PostgreSQL while computing (checked
+#: on 1.24.1), so they pass through this process's memory, but :func:`_failing_lines` keeps the
+#: line numbers only and nothing else is returned, stored or logged.
+LINES_RESULT_FORMAT: Final[Mapping[str, object]] = {
+    "result_format": "COMPLETE",
+    "unexpected_index_column_names": [LINE_COLUMN],
+    "exclude_unexpected_values": True,
+    "include_unexpected_rows": False,
+    "return_unexpected_index_query": False,
+}
 
 #: Counts only. ``partial_unexpected_count: 0`` makes GX's "unexpected values" queries
 #: ``LIMIT 0`` (nothing fetched); ``exclude_unexpected_values`` keeps any list out of the
@@ -88,7 +131,7 @@ _ROW_COUNT_EXPECTATIONS: Final = frozenset(
 )
 # Lower-case unquoted PostgreSQL identifiers (GX lower-cases unquoted names anyway).
 _IDENTIFIER: Final = re.compile(r"[a-z_][a-z0-9_]{0,62}")
-# Whether _import_gx has already quietened GX's loggers (done once per process).
+# Whether import_gx has already quietened GX's loggers (done once per process).
 _gx_logging_quietened = False
 
 
@@ -102,10 +145,12 @@ class ExpectationOutcome:
         success: whether the expectation held (``False`` too when it raised).
         unexpected_count: rows that broke it (GX's count), ``None`` when not applicable.
         element_count: rows looked at (for row-count expectations: the row count).
-        severity: ``"critical"`` or ``"warning"``, from the suite's ``meta.severity``.
+        severity: the gate, from the suite's ``meta.severity`` (:data:`SEVERITIES`).
         kwargs: the expectation's kwargs as reviewed in the suite (for reports).
         error: when GX raised while computing the expectation, its message with quoted
             literals, digit runs and Chinese text masked; ``None`` otherwise.
+        failing_lines: for a ``reject_rows`` expectation, the ``line_no`` of every row that
+            broke it (sorted); empty otherwise.
     """
 
     expectation: str
@@ -116,6 +161,7 @@ class ExpectationOutcome:
     severity: str
     kwargs: dict[str, object]
     error: str | None = None
+    failing_lines: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +171,7 @@ class SuiteResult:
     Attributes:
         suite: the suite's name.
         success: every expectation succeeded.
-        blocked: some *critical* expectation failed: the file must not be published.
+        blocked: some ``quarantine_file`` expectation failed: the batch must not publish.
         outcomes: one outcome per expectation, in the suite's order.
     """
 
@@ -139,8 +185,29 @@ class SuiteResult:
         """The outcomes that did not succeed, in the suite's order."""
         return tuple(outcome for outcome in self.outcomes if not outcome.success)
 
+    @property
+    def rejected_lines(self) -> dict[int, list[ExpectationOutcome]]:
+        """Line number → the ``reject_rows`` expectations that row broke (suite order)."""
+        lines: dict[int, list[ExpectationOutcome]] = {}
+        for outcome in self.outcomes:
+            for line in outcome.failing_lines:
+                lines.setdefault(line, []).append(outcome)
+        return dict(sorted(lines.items()))
+
 
 def _import_gx() -> ModuleType:
+    """:func:`import_gx`, with the platform's custom expectation types registered.
+
+    Returns:
+        The ``great_expectations`` module.
+    """
+    gx = import_gx()
+    import popdata.quality.expectations  # noqa: F401  (registers the custom expectation types)
+
+    return gx
+
+
+def import_gx() -> ModuleType:
     """Import great_expectations with analytics off and its logger quietened.
 
     Returns:
@@ -257,10 +324,15 @@ def _check_entry(path: Path, index: int, entry: object) -> dict[str, Any]:
     if not isinstance(severity, str) or severity not in SEVERITIES:
         raise _fail(path, where, f"meta.severity {severity!r} is not one of {sorted(SEVERITIES)}")
     # GX 1.x has its own top-level `severity` (default "critical", and to_json_dict() always
-    # writes it): keep it equal to meta.severity so GX-native consumers agree with us.
-    native = entry.get("severity", severity)
-    if native != severity:
-        raise _fail(path, where, f"severity {native!r} disagrees with meta.severity {severity!r}")
+    # writes it): keep it equal to the gate's GX severity so GX-native consumers agree with us.
+    native = entry.get("severity", GX_SEVERITY[severity])
+    if native != GX_SEVERITY[severity]:
+        raise _fail(
+            path,
+            where,
+            f"severity {native!r} disagrees with meta.severity {severity!r} (GX severity "
+            f"{GX_SEVERITY[severity]!r})",
+        )
     for key in ("regex", "regex_list"):
         patterns = kwargs.get(key)
         for pattern in [patterns] if isinstance(patterns, str) else patterns or []:
@@ -269,15 +341,32 @@ def _check_entry(path: Path, index: int, entry: object) -> dict[str, Any]:
             except (re.error, TypeError) as exc:
                 raise _fail(path, where, f"invalid {key} {pattern!r}: {exc}") from exc
     checked = copy.deepcopy(entry)
-    checked["severity"] = severity
+    checked["severity"] = GX_SEVERITY[severity]
     try:
-        ExpectationConfiguration(**checked).to_domain_obj()
+        built = ExpectationConfiguration(**checked).to_domain_obj()
     except ExpectationNotFoundError as exc:
         raise _fail(path, where, f"unknown expectation type {kind!r}") from exc
     except Exception as exc:  # pydantic ValidationError, TypeError, GX configuration errors
         message = " ".join(str(exc).split())
         raise _fail(path, where, f"invalid kwargs: {message}") from exc
+    if severity == "reject_rows" and (kind in UNLOCATABLE or not _is_row_level(built)):
+        raise _fail(
+            path, where, "reject_rows needs a row-level (map) expectation whose failing rows GX can name"
+        )
     return checked
+
+
+def _is_row_level(expectation: object) -> bool:
+    """True for GX map expectations (one verdict per row): the only ones that can reject rows."""
+    from great_expectations.expectations.expectation import (
+        ColumnMapExpectation,
+        ColumnPairMapExpectation,
+        MulticolumnMapExpectation,
+    )
+
+    return isinstance(
+        expectation, ColumnMapExpectation | ColumnPairMapExpectation | MulticolumnMapExpectation
+    )
 
 
 def load_suite(path: Path) -> great_expectations.ExpectationSuite:
@@ -348,7 +437,7 @@ def _load_checked(
             raise _fail(path, _describe(index, entry), f"duplicates expectations[{seen[key]}]")
         seen[key] = index
 
-    reviewed = [(str(entry["severity"]), copy.deepcopy(entry["kwargs"])) for entry in checked]
+    reviewed = [(str(entry["meta"]["severity"]), copy.deepcopy(entry["kwargs"])) for entry in checked]
     suite = gx.ExpectationSuite(**{**raw, "expectations": checked})
     if len(suite.expectations) != len(checked):  # GX drops entries it cannot build
         raise _fail(path, "expectations", "GX rejected some entries")
@@ -424,7 +513,8 @@ def _column_name(kwargs: Mapping[str, object]) -> str | None:
 
     Returns:
         ``column``; or ``column_A,column_B`` for pair expectations; or the ``column_list``
-        joined with commas; ``None`` for table-level expectations.
+        joined with commas; or the kwargs named ``*_column`` (multi-column custom expectations);
+        ``None`` for table-level expectations.
     """
     column = kwargs.get("column")
     if isinstance(column, str):
@@ -435,7 +525,10 @@ def _column_name(kwargs: Mapping[str, object]) -> str | None:
     column_list = kwargs.get("column_list")
     if isinstance(column_list, list) and column_list:
         return ",".join(str(name) for name in column_list)
-    return None
+    named = [
+        str(value) for key, value in kwargs.items() if key.endswith("_column") and isinstance(value, str)
+    ]
+    return ",".join(named) if named else None
 
 
 def _outcome(
@@ -519,7 +612,16 @@ def _url_for_gx(url: str) -> str:
     return rendered
 
 
-def validate_table(url: str, schema: str, table: str, suite_path: Path, *, run_name: str) -> SuiteResult:
+def validate_table(
+    url: str,
+    schema: str,
+    table: str,
+    suite_path: Path,
+    *,
+    run_name: str,
+    record_to: Path | None = None,
+    file_id: int | None = None,
+) -> SuiteResult:
     """Validate ``schema.table`` with the suite at ``suite_path``, in the database.
 
     Args:
@@ -529,10 +631,16 @@ def validate_table(url: str, schema: str, table: str, suite_path: Path, *, run_n
         table: the table, e.g. ``"household_registry_17"`` (a lower-case unquoted identifier).
         suite_path: the reviewed suite JSON (see :func:`load_suite`).
         run_name: names the GX run (recorded in GX's run id and in this module's log line).
+        record_to: when given, the Data Docs folder the (scrubbed) GX result is recorded in
+            (:func:`popdata.quality.docs.record_validation`); a failure to record is logged,
+            never raised.
+        file_id: the ledger file the batch is, for the record.
 
     Returns:
-        Counts only: no value from the table is returned or logged. An expectation that raised
-        (e.g. a column missing from the table) is an unsuccessful outcome with ``error`` set.
+        Counts only, plus the failing line numbers of ``reject_rows`` expectations (the table
+        must then have a ``line_no`` column): no value from the table is returned or logged.
+        An expectation that raised (e.g. a column missing from the table) is an unsuccessful
+        outcome with ``error`` set.
 
     Raises:
         ValueError: bad identifiers or URL, or an invalid suite (see :func:`load_suite`).
@@ -542,6 +650,64 @@ def validate_table(url: str, schema: str, table: str, suite_path: Path, *, run_n
     for label, identifier in (("schema", schema), ("table", table)):
         if not _IDENTIFIER.fullmatch(identifier):
             raise ValueError(f"{label} {identifier!r} is not a lower-case unquoted PostgreSQL identifier")
+    return _validate(
+        url,
+        f"{schema}.{table}",
+        lambda datasource: datasource.add_table_asset(
+            name=f"{schema}.{table}", table_name=table, schema_name=schema
+        ),
+        suite_path,
+        run_name=run_name,
+        record_to=record_to,
+        file_id=file_id,
+    )
+
+
+def validate_query(
+    url: str, name: str, query: str, suite_path: Path, *, run_name: str, record_to: Path | None = None
+) -> SuiteResult:
+    """Validate the rows of a reviewed SELECT (a cross-feed check) with a suite, in the database.
+
+    Args:
+        url: SQLAlchemy URL (see :func:`validate_table`).
+        name: names the batch (e.g. the check's file name), for GX and the log.
+        query: one SELECT statement, read from a reviewed ``.sql`` file, never built from input.
+        suite_path: the reviewed suite JSON; ``reject_rows`` is refused here (a query's rows
+            belong to no file, so there is nothing to reject).
+        run_name: names the GX run.
+        record_to: the Data Docs folder to record the result in (see :func:`validate_table`).
+
+    Returns:
+        Counts only (see :func:`validate_table`).
+
+    Raises:
+        ValueError: bad URL, an invalid suite, or a ``reject_rows`` gate in it.
+    """
+    _, reviewed = _load_checked(suite_path)
+    if any(severity == "reject_rows" for severity, _ in reviewed):
+        raise ValueError(f"{suite_path}: reject_rows has no meaning for a query batch; use warn")
+    return _validate(
+        url,
+        name,
+        lambda datasource: datasource.add_query_asset(name=name, query=query),
+        suite_path,
+        run_name=run_name,
+        record_to=record_to,
+        file_id=None,
+    )
+
+
+def _validate(
+    url: str,
+    label: str,
+    add_asset: Callable[[Any], Any],
+    suite_path: Path,
+    *,
+    run_name: str,
+    record_to: Path | None,
+    file_id: int | None,
+) -> SuiteResult:
+    """Run a suite on one whole-table batch of the asset ``add_asset`` creates (see :func:`validate_table`)."""
     gx_url = _url_for_gx(url)
     # What the reviewed file says, by position (GX reorders results and adds batch_id to kwargs).
     suite, reviewed = _load_checked(suite_path)
@@ -558,8 +724,7 @@ def validate_table(url: str, schema: str, table: str, suite_path: Path, *, run_n
             name="popdata", connection_string=gx_url, create_temp_table=False
         )
         try:
-            asset = datasource.add_table_asset(name=f"{schema}.{table}", table_name=table, schema_name=schema)
-            batch_definition = asset.add_batch_definition_whole_table("whole_table")
+            batch_definition = add_asset(datasource).add_batch_definition_whole_table("whole_table")
             suite = context.suites.add(suite)
             position = {exp.id: index for index, exp in enumerate(suite.expectations)}
             definition = context.validation_definitions.add(
@@ -568,44 +733,142 @@ def validate_table(url: str, schema: str, table: str, suite_path: Path, *, run_n
                 )
             )
             run = definition.run(result_format=dict(RESULT_FORMAT), run_id=RunIdentifier(run_name=run_name))
+            outcomes: list[ExpectationOutcome | None] = [None] * len(reviewed)
+            for result in run.results:
+                index = position.get(result.expectation_config.id if result.expectation_config else None)
+                if index is None or outcomes[index] is not None:
+                    raise RuntimeError(
+                        f"GX returned a result that matches no expectation of suite {suite_name!r}"
+                    )
+                outcomes[index] = _outcome(result, *reviewed[index])
+            missing = [index for index, outcome in enumerate(outcomes) if outcome is None]
+            if missing:
+                raise RuntimeError(
+                    f"GX returned no result for expectations {missing} of suite {suite_name!r}"
+                )
+            final = [outcome for outcome in outcomes if outcome is not None]
+            to_locate = [
+                index
+                for index, outcome in enumerate(final)
+                if outcome.severity == "reject_rows"
+                and outcome.error is None
+                and (outcome.unexpected_count or 0) > 0
+            ]
+            if to_locate:
+                lines = _locate_failing_rows(
+                    gx,
+                    context,
+                    batch_definition,
+                    suite,
+                    [suite.expectations[i] for i in to_locate],
+                    run_name,
+                    max(final[i].unexpected_count or 0 for i in to_locate),
+                )
+                for index, found in zip(to_locate, lines, strict=True):
+                    final[index] = dataclasses.replace(final[index], failing_lines=found)
         finally:
             _dispose(datasource)
+    if record_to is not None:
+        try:
+            from popdata.quality.docs import record_validation
 
-    outcomes: list[ExpectationOutcome | None] = [None] * len(reviewed)
-    for result in run.results:
-        index = position.get(result.expectation_config.id if result.expectation_config else None)
-        if index is None or outcomes[index] is not None:
-            raise RuntimeError(f"GX returned a result that matches no expectation of suite {suite_name!r}")
-        outcomes[index] = _outcome(result, *reviewed[index])
-    missing = [index for index, outcome in enumerate(outcomes) if outcome is None]
-    if missing:
-        raise RuntimeError(f"GX returned no result for expectations {missing} of suite {suite_name!r}")
-    final = tuple(outcome for outcome in outcomes if outcome is not None)
+            record_validation(run, suite, file_id=file_id, root=record_to)
+        except Exception:  # Data Docs never fail a load
+            logger.warning("could not record the validation of %s for Data Docs", label, exc_info=True)
 
     success = all(outcome.success for outcome in final)
-    blocked = any(not outcome.success and outcome.severity == "critical" for outcome in final)
+    blocked = any(not outcome.success and outcome.severity == "quarantine_file" for outcome in final)
     for outcome in final:
-        if not outcome.success:
+        if not outcome.success or outcome.failing_lines:
             logger.warning(
-                "%s.%s run %s: %s %s (%s) failed: unexpected %s of %s%s",
-                schema,
-                table,
+                "%s run %s: %s %s (%s) %s: unexpected %s of %s%s",
+                label,
                 run_name,
                 outcome.expectation,
                 outcome.column_name or "(table)",
                 outcome.severity,
+                "failed" if not outcome.success else "passed within mostly",
                 outcome.unexpected_count,
                 outcome.element_count,
                 f"; error: {outcome.error}" if outcome.error else "",
             )
     logger.info(
-        "%s.%s run %s: suite %s success=%s blocked=%s (%d expectations)",
-        schema,
-        table,
+        "%s run %s: suite %s success=%s blocked=%s (%d expectations)",
+        label,
         run_name,
         suite_name,
         success,
         blocked,
         len(final),
     )
-    return SuiteResult(suite=suite_name, success=success, blocked=blocked, outcomes=final)
+    return SuiteResult(suite=suite_name, success=success, blocked=blocked, outcomes=tuple(final))
+
+
+def _locate_failing_rows(
+    gx: ModuleType,
+    context: Any,
+    batch_definition: Any,
+    suite: Any,
+    expectations: list[Any],
+    run_name: str,
+    max_unexpected: int,
+) -> list[tuple[int, ...]]:
+    """Line numbers of the rows each of ``expectations`` (row-level, same batch) found bad.
+
+    One more validation of only those expectations with :data:`LINES_RESULT_FORMAT`: GX adds
+    the ``line_no`` of every unexpected row to the result. Only the numbers are kept.
+    """
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    located = gx.ExpectationSuite(
+        name=f"{suite.name}__lines",
+        expectations=[_unbound_copy(e) for e in expectations],
+    )
+    located = context.suites.add(located)
+    order = {e.id: i for i, e in enumerate(located.expectations)}
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(
+            name=f"{located.name}:{uuid.uuid4().hex}", data=batch_definition, suite=located
+        )
+    )
+    result_format = {**LINES_RESULT_FORMAT, "partial_unexpected_count": max(1, max_unexpected)}
+    run = definition.run(result_format=result_format, run_id=RunIdentifier(run_name=run_name))
+    lines: list[tuple[int, ...]] = [()] * len(expectations)
+    for result in run.results:
+        index = order.get(result.expectation_config.id if result.expectation_config else None)
+        if index is not None:
+            lines[index] = _failing_lines(result.result or {})
+    return lines
+
+
+def _unbound_copy(expectation: Any) -> Any:
+    """A copy of a suite's expectation that belongs to no suite (GX refuses to share one)."""
+    twin = copy.copy(expectation)
+    twin.id = None
+    return twin
+
+
+def _failing_lines(details: Mapping[str, Any]) -> tuple[int, ...]:
+    """The ``line_no`` values of GX's ``unexpected_index_list``, and nothing else from it.
+
+    GX gives ``[{"line_no": [3, 9]}]`` when values are excluded, ``[{"line_no": 3, <col>: <value>},
+    …]`` otherwise; both are accepted, values are dropped.
+
+    Raises:
+        RuntimeError: GX found unexpected rows but returned another number of line numbers (the
+            rows would be counted as failing but not all could be rejected).
+    """
+    entries = details.get("unexpected_index_list")
+    count = _as_count(details.get("unexpected_count")) or 0
+    found: set[int] = set()
+    for entry in entries if isinstance(entries, list) else []:
+        if isinstance(entry, Mapping):
+            value = entry.get(LINE_COLUMN)
+            for line in value if isinstance(value, list) else [value]:
+                if line is not None:
+                    found.add(int(line))
+    if len(found) != count:
+        raise RuntimeError(
+            f"GX reported {count} failing rows for a reject_rows expectation but {len(found)} line numbers"
+        )
+    return tuple(sorted(found))

@@ -101,7 +101,9 @@ def attach_as_partition(connection: sa.Connection, feed: Feed, file_id: int) -> 
     connection.execute(
         sa.text(f'ALTER TABLE staging."{staging_table(feed, file_id)}" ' + ", ".join(alterations))
     )
-    connection.execute(sa.text(f'ALTER TABLE staging."{staging_table(feed, file_id)}" RENAME TO "{partition}"'))
+    connection.execute(
+        sa.text(f'ALTER TABLE staging."{staging_table(feed, file_id)}" RENAME TO "{partition}"')
+    )
     connection.execute(sa.text(f'ALTER TABLE staging."{partition}" SET SCHEMA core'))
     connection.execute(
         sa.text(f'ALTER TABLE core."{parent}" ATTACH PARTITION core."{partition}" FOR VALUES IN ({file_id})')
