@@ -92,6 +92,16 @@ def databases(pg_server: str) -> Iterator[Databases]:
         dbs.drop_all()
 
 
+@pytest.fixture(scope="module")
+def module_databases(pg_server: str) -> Iterator[Databases]:
+    """Like ``databases``, shared by the tests of one module (for fixtures that load a county once)."""
+    dbs = Databases(pg_server)
+    try:
+        yield dbs
+    finally:
+        dbs.drop_all()
+
+
 @pytest.fixture
 def landing(tmp_path: Path) -> Path:
     """A writable copy of the sample landing folder (the samples agencies sent)."""

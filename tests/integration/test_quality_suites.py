@@ -35,14 +35,13 @@ FEED_ORDER = ("stats__regions",)  # the reference first: region names resolve ag
 
 
 @pytest.fixture(scope="module")
-def county(tmp_path_factory: pytest.TempPathFactory, pg_server: str) -> Iterator[tuple[sa.Engine, Path]]:
+def county(
+    tmp_path_factory: pytest.TempPathFactory, module_databases: Any
+) -> Iterator[tuple[sa.Engine, Path]]:
     """A clean 3 000-person county, every feed published; yields the engine and a work folder."""
-    from tests.conftest import Databases
-
     work = tmp_path_factory.mktemp("clean_county")
     generate_county(work / "county", persons=3000, seed=7, rates=DefectRates.none())
-    dbs = Databases(pg_server)
-    engine = sa.create_engine(dbs.create("popdata_test_suites"))
+    engine = sa.create_engine(module_databases.create("popdata_test_suites"))
     try:
         migrate.upgrade(engine)
         feeds = sorted(default_feeds(), key=lambda f: (f.feed_id not in FEED_ORDER, f.feed_id))
@@ -59,7 +58,6 @@ def county(tmp_path_factory: pytest.TempPathFactory, pg_server: str) -> Iterator
         yield engine, work
     finally:
         engine.dispose()
-        dbs.drop_all()
 
 
 def _feeds_with_suites() -> list[Feed]:
