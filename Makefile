@@ -11,7 +11,7 @@ DEMO_DIR := var/demo
 
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: install demo test lint typecheck unit integration up down status bench bench-ingest clean help
+.PHONY: install demo test lint typecheck unit integration up down status bench bench-ingest eval-linkage clean help
 
 help:
 	@echo "make demo    install, start the embedded PostgreSQL, generate a county, run the DAGs, print a summary"
@@ -79,6 +79,9 @@ bench: install
 
 bench-ingest: install
 	$(BIN)/python -m popdata.bench_ingest
+
+eval-linkage: install
+	$(BIN)/python -m popdata.linkage.evaluate --truth $(DEMO_DIR)/truth --json var/linkage-evaluation.json
 
 clean:
 	rm -rf $(DEMO_DIR) var/demo-run.log

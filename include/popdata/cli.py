@@ -4,6 +4,7 @@ popdata generate --persons N --seed S --out DIR   a synthetic county and its gro
 popdata run --landing DIR --outbox DIR            every pending drop, through the Airflow DAGs
 popdata status                                    the ledger and the last DAG runs at a glance
 popdata db upgrade|url|stop                       the warehouse schema and the embedded server
+popdata link run|train                            the master person index (docs/linkage.md)
 popdata services start|stop|status                Airflow's api-server, scheduler, dag-processor, triggerer
 """
 
@@ -200,6 +201,51 @@ def stop() -> None:
         if db.stop_embedded(load_settings())
         else "embedded PostgreSQL was not running"
     )
+
+
+# --- link ---------------------------------------------------------------------------------------
+
+
+@main.group(name="link")
+def link_group() -> None:
+    """The master person index: link every person in every record to a stable person_key."""
+
+
+@link_group.command(name="run")
+@click.option(
+    "--no-probabilistic",
+    is_flag=True,
+    help="skip the probabilistic step (exact identity numbers and birth certificates only)",
+)
+def link_run(no_probabilistic: bool) -> None:
+    """Link the current records of every feed to persons (one transaction; re-runnable)."""
+    from popdata.linkage import link
+    from popdata.warehouse import db, migrate
+
+    engine = db.get_engine()
+    migrate.upgrade(engine)
+    result = link.run(engine, scorer=None) if no_probabilistic else link.run(engine)
+    click.echo(result.summary())
+
+
+@link_group.command(name="train")
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="where to write the model JSON (default: the versioned model of the package)",
+)
+def link_train(out_path: Path | None) -> None:
+    """Train the probabilistic linkage model on the warehouse's current mentions and id-linked persons."""
+    from popdata.linkage import link, probabilistic
+    from popdata.warehouse import db
+
+    engine = db.get_engine()
+    mentions, persons = link.training_frames(engine)
+    target = out_path or probabilistic.DEFAULT_MODEL_PATH
+    written = probabilistic.train_model(mentions, persons, target)
+    click.echo(f"model trained on {len(mentions)} mentions and {len(persons)} persons: {written}")
 
 
 # --- services ---------------------------------------------------------------------------------------

@@ -383,6 +383,59 @@ def build_cross_feed_dag(feeds: tuple[Feed, ...]) -> DAG:
     return dag
 
 
+LINK_DAG_ID = "link__persons"
+
+
+def build_link_dag(feeds: tuple[Feed, ...]) -> DAG:
+    """The DAG of the master person index: runs whenever a feed with persons publishes (Airflow assets).
+
+    One task, ``link_persons``: :func:`popdata.linkage.link.run` links every person role of every
+    current record to a stable ``person_key`` in one transaction (exact ids, births,
+    probabilistic, recorded merges) and refreshes ``ops.clerical_review`` and ``ops.id_corrections``.
+    Safe to re-run: the same data gives the same keys.
+    """
+    from popdata.config.settings import load_settings
+
+    with DAG(
+        dag_id=LINK_DAG_ID,
+        description="Master person index (人员主索引)",
+        schedule=AssetAny(*(core_asset(feed) for feed in feeds if feed.persons)),
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        tags=["linkage"],
+        doc_md=(build_link_dag.__doc__ or "") + "\n\nSee docs/linkage.md.",
+        default_args={
+            "retries": load_settings().task_retries,
+            "retry_delay": timedelta(seconds=30),
+            "owner": "popdata",
+        },
+    ) as dag:
+
+        @task(task_id="link_persons")
+        def link_persons() -> dict[str, int]:
+            """Link every current mention to a person (migrating the warehouse first); returns the counts."""
+            from popdata.linkage import link
+            from popdata.warehouse import db, migrate
+
+            engine = db.get_engine()
+            migrate.upgrade(engine)
+            result = link.run(engine)
+            print(result.summary())
+            return {
+                "mentions": result.mentions,
+                "id_exact": result.id_exact,
+                "probabilistic": result.probabilistic,
+                "new": result.new,
+                "merges": result.merges,
+                "reviews": result.reviews,
+                "corrections": result.corrections,
+            }
+
+        link_persons()
+    return dag
+
+
 def _run_date(context: Mapping[str, Any]) -> Any:
     """The date a run is about: its logical date, or (asset-triggered runs have none) its run-after."""
     when = context.get("logical_date") or context["dag_run"].run_after
@@ -390,8 +443,9 @@ def _run_date(context: Mapping[str, Any]) -> Any:
 
 
 def build_all() -> dict[str, DAG]:
-    """One DAG per configured feed, plus the cross-feed quality DAG, keyed by dag id."""
+    """One DAG per configured feed, the linkage DAG and the cross-feed quality DAG, keyed by dag id."""
     feeds = default_feeds()
     dags = {feed.dag_id: build_feed_dag(feed) for feed in feeds}
+    dags[LINK_DAG_ID] = build_link_dag(feeds)
     dags[CROSS_FEED_DAG_ID] = build_cross_feed_dag(feeds)
     return dags

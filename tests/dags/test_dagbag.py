@@ -64,12 +64,12 @@ def test_dag_folder_imports_without_errors_and_has_one_dag_per_feed(tmp_path: Pa
     result = _probe(tmp_path)
     assert result["errors"] == {}
     expected = {feed.dag_id for feed in default_feeds()}
-    assert set(result["dags"]) == expected | {"quality__cross_feed"}
+    assert set(result["dags"]) == expected | {"quality__cross_feed", "link__persons"}
     for dag_id, dag in result["dags"].items():
         assert dag["doc_md"], f"{dag_id} has no doc_md"
         assert all(r >= 1 for r in dag["retries"]), f"{dag_id} tasks must retry"
         assert dag["catchup"] is False
-        if dag_id == "quality__cross_feed":
+        if dag_id in ("quality__cross_feed", "link__persons"):
             continue
         assert dag["tasks"] == [
             "build_data_docs",
@@ -89,6 +89,15 @@ def test_cross_feed_dag_runs_when_any_feed_publishes(tmp_path: Path) -> None:
     assert "quality" in dag["tags"]
     for feed in default_feeds():
         assert f"x-popdata://core/{feed.feed}" in dag["schedule"], feed.feed_id
+
+
+def test_link_dag_runs_when_a_feed_with_persons_publishes(tmp_path: Path) -> None:
+    """The linkage DAG is scheduled on the assets of the feeds whose records describe persons."""
+    dag = _probe(tmp_path)["dags"]["link__persons"]
+    assert dag["tasks"] == ["link_persons"]
+    assert "linkage" in dag["tags"]
+    for feed in default_feeds():
+        assert (f"x-popdata://core/{feed.feed}" in dag["schedule"]) == bool(feed.persons), feed.feed_id
 
 
 def test_dag_files_do_no_heavy_imports_at_parse_time(tmp_path: Path) -> None:

@@ -40,6 +40,9 @@ ColumnType = Literal[
 
 _IDENT = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 
+PersonRoleName = Literal["subject", "child", "mother", "father", "wife", "husband"]
+_SEX_LITERAL = re.compile(r"^'([12])'$")
+
 
 class Column(BaseModel):
     """One logical column of a feed and the headers agencies use for it."""
@@ -58,6 +61,62 @@ class Column(BaseModel):
         if not _IDENT.match(value):
             raise ValueError(f"column name {value!r} must be snake_case ([a-z][a-z0-9_]*)")
         return value
+
+
+class PersonRole(BaseModel):
+    """One person a record describes (its subject, or the child, mother, father, wife, husband).
+
+    Each attribute names the column of the feed that describes this person; ``sex`` may
+    instead be a quoted literal (``"'2'"`` for a mother or a wife) when the role implies it.
+    ``mother_id`` is, for a child, the column holding the mother's identity number.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    role: PersonRoleName
+    id: str | None = Field(default=None, description="identity number column (type id_number)")
+    name: str | None = Field(default=None, description="name column (type name)")
+    sex: str | None = Field(default=None, description="sex column (type sex), or a literal '1' / '2'")
+    birth_date: str | None = Field(default=None, description="birth date column (date or datetime)")
+    region: str | None = Field(default=None, description="region column (type region)")
+    household_no: str | None = Field(default=None, description="household number column")
+    mother_id: str | None = Field(default=None, description="for a child: the mother's id_number column")
+
+    @property
+    def sex_literal(self) -> str | None:
+        """The constant sex code when ``sex`` is a literal (``'2'``), else None."""
+        found = _SEX_LITERAL.match(self.sex or "")
+        return found.group(1) if found else None
+
+    @property
+    def sex_column(self) -> str | None:
+        """The column holding the sex code, when ``sex`` names a column."""
+        return None if self.sex is None or self.sex_literal is not None else self.sex
+
+    def column_refs(self) -> dict[str, str]:
+        """Attribute → column name of every attribute that names a column."""
+        refs = {
+            "id": self.id,
+            "name": self.name,
+            "sex": self.sex_column,
+            "birth_date": self.birth_date,
+            "region": self.region,
+            "household_no": self.household_no,
+            "mother_id": self.mother_id,
+        }
+        return {attr: col for attr, col in refs.items() if col is not None}
+
+
+# the column types each person attribute may point at
+_ROLE_TYPES: dict[str, tuple[str, ...]] = {
+    "id": ("id_number",),
+    "name": ("name",),
+    "sex": ("sex",),
+    "birth_date": ("date", "datetime"),
+    "region": ("region",),
+    "household_no": ("code", "text"),
+    "mother_id": ("id_number",),
+}
 
 
 class Feed(BaseModel):
@@ -87,6 +146,9 @@ class Feed(BaseModel):
         description="tables refreshed in the publish transaction, by warehouse/sql/<schema>_<table>.sql",
     )
     columns: tuple[Column, ...] = Field(min_length=1)
+    persons: tuple[PersonRole, ...] = Field(
+        default=(), description="the persons each record describes, by role (docs/linkage.md)"
+    )
 
     @property
     def whole_file(self) -> bool:
@@ -120,7 +182,38 @@ class Feed(BaseModel):
                 if normal in seen:
                     raise ValueError(f"header {header!r} is used by both {seen[normal]} and {column.name}")
                 seen[normal] = column.name
+        self._check_persons()
         return self
+
+    def _check_persons(self) -> None:
+        """Roles are unique; each attribute names an existing column of a fitting type."""
+        roles = [p.role for p in self.persons]
+        repeated = sorted({r for r in roles if roles.count(r) > 1})
+        if repeated:
+            raise ValueError(f"persons: roles listed more than once: {repeated}")
+        types = {c.name: c.type for c in self.columns}
+        for person in self.persons:
+            if person.sex is not None and person.sex.startswith("'") and person.sex_literal is None:
+                raise ValueError(f"persons.{person.role}.sex: literal {person.sex!r} must be '1' or '2'")
+            for attr, col in person.column_refs().items():
+                if col not in types:
+                    raise ValueError(f"persons.{person.role}.{attr}: no column {col!r} in the feed")
+                if types[col] not in _ROLE_TYPES[attr]:
+                    raise ValueError(
+                        f"persons.{person.role}.{attr}: column {col!r} has type {types[col]},"
+                        f" expected {' or '.join(_ROLE_TYPES[attr])}"
+                    )
+            if person.mother_id is not None and person.role != "child":
+                raise ValueError(f"persons.{person.role}.mother_id: only a child has a mother_id")
+            if person.id is None and person.name is None and person.birth_date is None:
+                raise ValueError(f"persons.{person.role}: needs at least an id, a name or a birth_date")
+
+    def person(self, role: str) -> PersonRole:
+        """The person role called ``role``."""
+        for person in self.persons:
+            if person.role == role:
+                return person
+        raise KeyError(role)
 
     @property
     def feed_id(self) -> str:

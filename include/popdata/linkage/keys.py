@@ -1,0 +1,507 @@
+"""The linking logic, pure: mentions and the index's state in, links, merges and work lists out.
+
+:func:`plan_links` decides the person key of every mention in four steps (docs/linkage.md):
+
+1. **exact**: a valid identity number links to the person of that number (a new person the
+   first time the number is seen). Invalid or missing numbers never link exactly.
+2. **births**: a birth certificate's child links to the police registration's child of the same
+   certificate number (probability 1.0), else to the one registration child with the same mother,
+   birth date and sex and no disagreeing name (``LinkThresholds.birth_rule``).
+3. **probabilistic**: the remaining mentions are scored against the id-linked persons by a
+   scorer (``popdata.linkage.probabilistic.score_candidates``); the best candidate at or above
+   the link threshold links, one in the review band goes to clerical review, none: a new person.
+4. **stable keys**: a mention keeps the key it had (``prior``); when new evidence puts it with
+   another person, the two keys are merged: the older key is kept and the merge recorded. Two
+   persons that both hold valid identity numbers are never merged by a link.
+
+Keys minted during planning are *placeholders* (negative numbers, ``-1`` first); the writer
+replaces them with keys from ``core.person_key_seq``. Nothing here touches the database.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from popdata.linkage.thresholds import LinkThresholds
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+Method = Literal["id_exact", "probabilistic", "new"]
+Scorer = Callable[["pd.DataFrame", "pd.DataFrame"], "pd.DataFrame"]
+
+#: Columns of the persons frame handed to the scorer, one row per id-linked person.
+PERSON_COLUMNS = (
+    "person_key",
+    "id_no",
+    "name",
+    "sex",
+    "birth_date",
+    "region_code",
+    "household_no",
+    "mother_id",
+)
+#: Columns the scorer returns, any number of candidate rows per mention.
+SCORE_COLUMNS = ("mention_id", "person_key", "match_probability", "evidence")
+#: Attributes compared for the evidence for and against a pair (names only, never values).
+COMPARED = ("name", "sex", "birth_date", "region_code", "household_no", "mother_id")
+
+BIRTH_CERT_FEED = "birth_certificates"
+BIRTH_REG_FEED = "birth_registrations"
+CHILD = "child"
+
+
+@dataclass(frozen=True, slots=True)
+class PriorLink:
+    """The link a mention had after the previous run."""
+
+    person_key: int
+    method: Method
+    match_probability: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Merge:
+    """Two existing person keys found to be one person: ``old_key`` now resolves to ``new_key``."""
+
+    old_key: int
+    new_key: int
+    reason: str
+    evidence: dict[str, Any]
+
+
+@dataclass(slots=True)
+class Link:
+    """The decision for one mention."""
+
+    mention_id: str
+    person_key: int
+    method: Method
+    match_probability: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Review:
+    """An uncertain pair for clerical review: a mention and the person it may be."""
+
+    mention_id: str
+    person_key: int
+    candidate_person_key: int
+    candidate_mention_ids: tuple[str, ...]
+    match_probability: float
+    evidence: str
+    evidence_for: tuple[str, ...]
+    evidence_against: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Correction:
+    """A mention whose invalid identity number linked with high probability to a person with a valid one."""
+
+    mention_id: str
+    sent_id: str
+    likely_id: str
+    evidence: str
+    match_probability: float
+    person_key: int
+
+
+def is_placeholder(key: int) -> bool:
+    """True for a key minted during planning (not yet in ``core.person``)."""
+    return key < 0
+
+
+def older(a: int, b: int) -> int:
+    """The older of two keys: existing keys by sequence order, any existing key before a placeholder."""
+    if is_placeholder(a) != is_placeholder(b):
+        return b if is_placeholder(a) else a
+    return max(a, b) if is_placeholder(a) else min(a, b)
+
+
+class KeyRegistry:
+    """Person keys during a run: a union-find over keys, the identity numbers of each, new keys."""
+
+    def __init__(self, id_keys: Mapping[str, int]) -> None:
+        """Start from the index's ``id_no → person_key`` map."""
+        self._parent: dict[int, int] = {}
+        self._ids: dict[int, set[str]] = defaultdict(set)
+        self._id_keys: dict[str, int] = dict(id_keys)
+        for id_no, key in id_keys.items():
+            self._ids[key].add(id_no)
+        self.minted: dict[int, str] = {}
+        self.new_ids: dict[str, int] = {}
+        self.merges: list[Merge] = []
+
+    def find(self, key: int) -> int:
+        """The current key of ``key``."""
+        root = key
+        while (parent := self._parent.get(root, root)) != root:
+            root = parent
+        while key != root:  # path compression
+            self._parent[key], key = root, self._parent.get(key, key)
+        return root
+
+    def mint(self, created_by: str) -> int:
+        """A new placeholder key (``-1``, ``-2``, … in order of creation)."""
+        key = -(len(self.minted) + 1)
+        self.minted[key] = created_by
+        return key
+
+    def key_of_id(self, id_no: str) -> int | None:
+        """The current key of a valid identity number, when it is known."""
+        key = self._id_keys.get(id_no)
+        return None if key is None else self.find(key)
+
+    def add_id(self, id_no: str, key: int) -> None:
+        """Record a newly seen valid identity number of ``key``'s person."""
+        root = self.find(key)
+        self._id_keys[id_no] = root
+        self.new_ids[id_no] = root
+        self._ids[root].add(id_no)
+
+    def has_ids(self, key: int) -> bool:
+        """True when ``key``'s person holds at least one valid identity number."""
+        return bool(self._ids.get(self.find(key)))
+
+    def ids_of(self, key: int) -> tuple[str, ...]:
+        """The valid identity numbers of ``key``'s person, sorted."""
+        return tuple(sorted(self._ids.get(self.find(key), ())))
+
+    def union(self, a: int, b: int, reason: str, evidence: Mapping[str, Any]) -> int:
+        """Make ``a`` and ``b`` one person; the older key is kept. Returns it.
+
+        A merge of two existing keys is recorded (:attr:`merges`); a placeholder merged
+        away never existed outside this run and is not.
+        """
+        ra, rb = self.find(a), self.find(b)
+        if ra == rb:
+            return ra
+        keep = older(ra, rb)
+        lose = rb if keep == ra else ra
+        self._parent[lose] = keep
+        if lose in self._ids:
+            self._ids[keep] |= self._ids.pop(lose)
+        if not is_placeholder(lose):
+            self.merges.append(Merge(lose, keep, reason, dict(evidence)))
+        return keep
+
+
+@dataclass(slots=True)
+class Plan:
+    """The outcome of planning one run (keys may be placeholders or merged; resolve with ``registry.find``)."""
+
+    registry: KeyRegistry
+    links: dict[str, Link] = field(default_factory=dict)
+    reviews: list[Review] = field(default_factory=list)
+    corrections: list[Correction] = field(default_factory=list)
+    scored: int = 0
+    persons: pd.DataFrame | None = None
+
+    def resolved_links(self) -> list[Link]:
+        """Every link with its key resolved to the current key, in mention id order."""
+        return [
+            Link(m, self.registry.find(link.person_key), link.method, link.match_probability)
+            for m, link in sorted(self.links.items())
+        ]
+
+
+def compare_attributes(
+    mention: Mapping[Any, Any], person: Mapping[Any, Any]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(attributes that agree, attributes that disagree) between a mention and a person; missing counts as neither."""
+    agree: list[str] = []
+    disagree: list[str] = []
+    for name in COMPARED:
+        left, right = mention.get(name), person.get(name)
+        if _missing(left) or _missing(right):
+            continue
+        (agree if left == right else disagree).append(name)
+    return tuple(agree), tuple(disagree)
+
+
+def _missing(value: Any) -> bool:
+    if value is None:
+        return True
+    try:
+        import pandas as pd
+
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def closest_id(sent: str, candidates: Sequence[str]) -> str:
+    """The candidate identity number sharing the most positions with ``sent`` (ties: the smallest)."""
+
+    def score(candidate: str) -> tuple[int, str]:
+        same = sum(1 for x, y in zip(sent, candidate, strict=False) if x == y)
+        return (-same, candidate)
+
+    return min(candidates, key=score)
+
+
+def representative_persons(linked: pd.DataFrame) -> pd.DataFrame:
+    """One row per person from its id-linked mentions (``linked`` has a ``person_key`` column).
+
+    ``id_no``: the smallest valid number; ``birth_date`` and ``sex``: derived from that number;
+    ``name``: the most frequent (ties: the smallest); ``region_code`` and ``household_no``: from
+    the latest extract that has one; ``mother_id``: the most frequent valid mother id.
+    """
+    import pandas as pd
+
+    if linked.empty:
+        return pd.DataFrame(
+            {c: pd.Series(dtype="datetime64[ns]" if c == "birth_date" else object) for c in PERSON_COLUMNS}
+        )
+    frame = linked.loc[linked["id_valid"] & linked["id_no"].notna()]
+    ids = frame.groupby("person_key", sort=True)["id_no"].min()
+    out = pd.DataFrame({"person_key": ids.index.astype("int64"), "id_no": ids.to_numpy()})
+    id_text = out["id_no"].astype(str)
+    out["birth_date"] = pd.to_datetime(id_text.str[6:14], format="%Y%m%d", errors="coerce").astype(
+        "datetime64[ns]"
+    )
+    out["sex"] = [
+        ("1" if int(v[16]) % 2 else "2") if len(v) == 18 and v[16].isdigit() else None for v in id_text
+    ]
+
+    def most_frequent(column: str) -> pd.Series:
+        values = linked.loc[linked[column].notna(), ["person_key", column]]
+        counted = values.groupby(["person_key", column]).size().reset_index(name="n")
+        counted = counted.sort_values(["person_key", "n", column], ascending=[True, False, True])
+        return counted.drop_duplicates("person_key").set_index("person_key")[column]
+
+    def latest(column: str) -> pd.Series:
+        values = linked.loc[linked[column].notna(), ["person_key", column, "extract_date", "mention_id"]]
+        values = values.sort_values(
+            ["person_key", "extract_date", "mention_id"], ascending=[True, False, True]
+        )
+        return values.drop_duplicates("person_key").set_index("person_key")[column]
+
+    for column, pick in (
+        ("name", most_frequent),
+        ("mother_id", most_frequent),
+        ("region_code", latest),
+        ("household_no", latest),
+    ):
+        picked = pick(column)
+        mapped = out["person_key"].map(picked)
+        out[column] = mapped.astype(object).where(mapped.notna(), None)
+    return out.loc[:, list(PERSON_COLUMNS)].reset_index(drop=True)
+
+
+def best_candidates(scores: pd.DataFrame) -> pd.DataFrame:
+    """The best candidate of each mention (highest probability; ties: the smallest person key)."""
+    if scores.empty:
+        return scores
+    ordered = scores.sort_values(
+        ["mention_id", "match_probability", "person_key"], ascending=[True, False, True]
+    )
+    return ordered.drop_duplicates("mention_id").set_index("mention_id", drop=False)
+
+
+def birth_rule_pairs(mentions: pd.DataFrame, taken: Iterable[str]) -> list[tuple[str, str]]:
+    """Certificate children paired with the one registration child of the same mother, birth date and sex.
+
+    Both need a valid mother id, a birth date and a sex; names must agree when both are given.
+    A pair is made only when exactly one registration child (not already paired) fits.
+    """
+    taken_set = set(taken)
+    children = mentions.loc[mentions["role"] == CHILD]
+    columns = ["mother_id", "birth_date", "sex"]
+    certs = children.loc[(children["feed"] == BIRTH_CERT_FEED) & ~children["mention_id"].isin(taken_set)]
+    regs = children.loc[(children["feed"] == BIRTH_REG_FEED) & ~children["mention_id"].isin(taken_set)]
+    certs = certs.dropna(subset=columns)
+    regs = regs.dropna(subset=columns)
+    if certs.empty or regs.empty:
+        return []
+    joined = certs.merge(regs, on=columns, suffixes=("_c", "_r"))
+    names_agree = joined["name_c"].isna() | joined["name_r"].isna() | (joined["name_c"] == joined["name_r"])
+    joined = joined.loc[names_agree]
+    unique_reg = joined.groupby("mention_id_c")["mention_id_r"].transform("size") == 1
+    unique_cert = joined.groupby("mention_id_r")["mention_id_c"].transform("size") == 1
+    joined = joined.loc[unique_reg & unique_cert]
+    return sorted(zip(joined["mention_id_c"], joined["mention_id_r"], strict=True))
+
+
+def plan_links(
+    mentions: pd.DataFrame,
+    *,
+    id_keys: Mapping[str, int],
+    prior: Mapping[str, PriorLink],
+    certificate_pairs: Sequence[tuple[str, str]] = (),
+    scorer: Scorer | None = None,
+    thresholds: LinkThresholds | None = None,
+) -> Plan:
+    """Decide the person key of every mention (see the module docstring for the rules).
+
+    ``id_keys``: ``core.person_id_numbers``; ``prior``: ``core.record_link`` by mention id;
+    ``certificate_pairs``: (certificate child, registration child) mention ids with the same
+    certificate number; ``scorer``: ``score_candidates(mentions, persons)``, or None to skip
+    the probabilistic step.
+    """
+    thresholds = thresholds or LinkThresholds()
+    registry = KeyRegistry(id_keys)
+    plan = Plan(registry)
+    links = plan.links
+
+    def attach(
+        mid: str,
+        key: int,
+        method: Method,
+        probability: float | None,
+        reason: str,
+        evidence: Mapping[str, Any],
+    ) -> int:
+        before = prior.get(mid)
+        if (
+            before is not None
+            and registry.find(before.person_key) != registry.find(key)
+            and not (registry.has_ids(before.person_key) and registry.has_ids(key))
+        ):
+            key = registry.union(before.person_key, key, reason, {"mention_id": mid, **evidence})
+        links[mid] = Link(mid, key, method, probability)
+        return key
+
+    rows = {r["mention_id"]: r for r in mentions.to_dict("records")}
+
+    # 1. exact: valid identity numbers
+    exact = mentions.loc[mentions["id_valid"] & mentions["id_no"].notna(), ["mention_id", "id_no"]]
+    for mid, id_no in zip(exact["mention_id"], exact["id_no"], strict=True):
+        key = registry.key_of_id(id_no)
+        if key is None:
+            before = prior.get(mid)
+            if before is not None and not registry.has_ids(before.person_key):
+                key = registry.find(before.person_key)  # the person gains its first number
+            else:
+                key = registry.mint("id_exact")
+            registry.add_id(id_no, key)
+            links[mid] = Link(mid, key, "id_exact", 1.0)
+        else:
+            attach(mid, key, "id_exact", 1.0, "id_exact", {"rule": "same valid ID number"})
+
+    # 2. births: certificate number, then mother + birth date + sex
+    followers: dict[str, list[tuple[str, float, str]]] = defaultdict(list)
+    paired: set[str] = set()
+    pairs = [(c, r, 1.0, "birth_certificate") for c, r in certificate_pairs if c in rows and r in rows]
+    claimed = {c for c, *_ in pairs} | {r for _, r, *_ in pairs}
+    pairs += [
+        (c, r, thresholds.birth_rule, "birth_mother_date_sex") for c, r in birth_rule_pairs(mentions, claimed)
+    ]
+    for cert, reg, probability, reason in sorted(pairs):
+        if cert in links or cert in paired or reg in paired:
+            continue
+        paired.update((cert, reg))
+        if reg in links:
+            attach(
+                cert,
+                links[reg].person_key,
+                "probabilistic",
+                probability,
+                reason,
+                {"rule": reason, "record": reg},
+            )
+        else:
+            followers[reg].append((cert, probability, reason))
+    following = {c for group in followers.values() for c, *_ in group}
+
+    # 3. probabilistic: the rest against the id-linked persons
+    remaining_ids = [m for m in rows if m not in links and m not in following]
+    import pandas as pd
+
+    linked_ids = [m for m, link in links.items() if link.method == "id_exact"]
+    linked = mentions.loc[mentions["mention_id"].isin(linked_ids)].copy()
+    linked["person_key"] = [registry.find(links[m].person_key) for m in linked["mention_id"]]
+    persons = representative_persons(linked)
+    plan.persons = persons
+    best = pd.DataFrame(columns=list(SCORE_COLUMNS))
+    remaining = mentions.loc[mentions["mention_id"].isin(remaining_ids)].reset_index(drop=True)
+    if scorer is not None and not remaining.empty and not persons.empty:
+        scores = scorer(remaining, persons)
+        missing = set(SCORE_COLUMNS) - set(scores.columns)
+        if missing:
+            raise ValueError(f"score_candidates returned no {sorted(missing)} column")
+        best = best_candidates(scores.loc[:, list(SCORE_COLUMNS)])
+        plan.scored = len(remaining)
+    person_rows = {int(r["person_key"]): r for r in persons.to_dict("records")}
+    mentions_of: dict[int, list[str]] = defaultdict(list)
+    for m in sorted(linked_ids):
+        mentions_of[registry.find(links[m].person_key)].append(m)
+
+    for mid in remaining_ids:
+        before = prior.get(mid)
+        candidate = best.loc[mid] if mid in best.index else None
+        probability = float(candidate["match_probability"]) if candidate is not None else 0.0
+        if candidate is not None and probability >= thresholds.link:
+            target = int(candidate["person_key"])
+            attach(
+                mid,
+                target,
+                "probabilistic",
+                probability,
+                "probabilistic",
+                {
+                    "rule": "probabilistic",
+                    "match_probability": probability,
+                    "levels": str(candidate["evidence"]),
+                },
+            )
+        else:
+            if before is not None:
+                method: Method = "new" if before.method == "id_exact" else before.method
+                keep = None if before.method == "id_exact" else before.match_probability
+                links[mid] = Link(mid, before.person_key, method, keep)
+            else:
+                links[mid] = Link(mid, registry.mint("new"), "new", None)
+            if candidate is not None and probability >= thresholds.review:
+                target = registry.find(int(candidate["person_key"]))
+                if target != registry.find(links[mid].person_key):
+                    agree, disagree = compare_attributes(
+                        rows[mid], person_rows.get(int(candidate["person_key"]), {})
+                    )
+                    plan.reviews.append(
+                        Review(
+                            mid,
+                            links[mid].person_key,
+                            target,
+                            tuple(mentions_of.get(target, ())[:10]),
+                            probability,
+                            str(candidate["evidence"]),
+                            agree,
+                            disagree,
+                        )
+                    )
+        for cert, cert_probability, reason in followers.get(mid, ()):
+            attach(
+                cert,
+                links[mid].person_key,
+                "probabilistic",
+                cert_probability,
+                reason,
+                {"rule": reason, "record": mid},
+            )
+
+    # 4. identity numbers to correct: invalid numbers linked with high probability to a valid holder
+    for mid, link in sorted(links.items()):
+        row = rows[mid]
+        if link.method != "probabilistic" or row["id_valid"] or row["id_no"] is None:
+            continue
+        holder = registry.ids_of(link.person_key)
+        if holder and (link.match_probability or 0.0) >= thresholds.link:
+            candidate = best.loc[mid] if mid in best.index else None
+            evidence = (
+                str(candidate["evidence"]) if candidate is not None else "birth record of the same child"
+            )
+            plan.corrections.append(
+                Correction(
+                    mid,
+                    str(row["id_no"]),
+                    closest_id(str(row["id_no"]), holder),
+                    evidence,
+                    float(link.match_probability or 0.0),
+                    link.person_key,
+                )
+            )
+    return plan
