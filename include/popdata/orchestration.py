@@ -364,6 +364,9 @@ def build_cross_feed_dag(feeds: tuple[Feed, ...]) -> DAG:
             from popdata.quality import alerts, docs
 
             context = get_current_context()
+            # index by length: iterating Airflow's lazy XCom sequence probes one offset past the end
+            # and logs a 404 as an error
+            results = [results[i] for i in range(len(results))]
             failed = [r for r in results if not r["success"]]
             for r in failed:
                 alerts.notify_gate_failure(

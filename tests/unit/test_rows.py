@@ -104,3 +104,23 @@ def test_masking_keeps_no_full_identifiers() -> None:
     assert rows.mask_value(id_column, "11010519491231002X") == "110105**********2X"
     assert rows.mask_value(name_column, "欧阳修") == "欧**"
     assert rows.mask_value(REGISTRY.column("birth_date"), "2014-02-30") == "2014-02-30"
+
+
+def test_vocabulary_codes_sent_in_traditional_script_become_simplified() -> None:
+    approvals = feed_by_id("fp__birth_approvals")
+    headers = ["申请编号", "女方姓名", "女方身份证号", "登记类别", "申请日期", "审批结果", "户籍地区划代码"]
+    out = rows.normalise_table(
+        _table(
+            [
+                ["A1", "王芳", "11010519491231002X", "單獨二孩", "2014-03-01", "批准", "120115001001"],
+                ["A2", "李娜", "11010519491231002X", "一孩生育服務登記", "2014-03-02", "待審", "120115001001"],
+            ],
+            headers,
+        ),
+        approvals,
+        extract_date=EXTRACT,
+    )
+    assert out.columns["category"] == ["单独二孩", "一孩生育服务登记"]
+    assert out.columns["decision"] == ["批准", "待审"]
+    assert out.columns["app_no"] == ["A1", "A2"]  # ASCII codes unchanged
+    assert rows.TRADITIONAL_SCRIPT in out.irregularities

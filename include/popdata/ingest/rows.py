@@ -273,9 +273,8 @@ def _text_like(column: Column, values: list[str | None]) -> _ColumnOutput:
         if kind == _DAMAGED:
             out.errors[i] = text.DAMAGED_TEXT
             out.irregular.add(DAMAGED_TEXT)
-    if column.type == "code":
-        out.values[column.name] = usable
-        return out
+    # codes too: a vocabulary value sent in Traditional script (單獨二孩) is the Simplified one
+    # (单独二孩); ASCII codes (certificate numbers, ICD-10) are returned unchanged
     simplified = text.to_simplified(usable)
     if any(s != u for s, u in zip(simplified, usable, strict=True)):
         out.irregular.add(TRADITIONAL_SCRIPT)
