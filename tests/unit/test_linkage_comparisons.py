@@ -141,3 +141,14 @@ def test_settings_dict_is_link_only_with_all_comparisons() -> None:
     assert s["link_type"] == "link_only"
     assert [c["output_column_name"] for c in s["comparisons"]] == [c.name for c in cmp.COMPARISONS]
     assert len(s["blocking_rules_to_generate_predictions"]) == len(cmp.BLOCKING_RULES)
+
+
+def test_ids_in_scientific_notation_are_compared_as_missing() -> None:
+    assert cmp.comparable_id("1.20115E+17") is None
+    assert cmp.comparable_id(None) is None
+    assert cmp.comparable_id("43010219500202003x") == "43010219500202003X"  # invalid but id-shaped
+    assert cmp.comparable_id("430102500202003") == "430102500202003"
+    out = cmp.prepare_frame(
+        pd.DataFrame({"u": ["a", "b"], "id_no": ["3.41222E+17", "430102195002020039"]}), "u"
+    )
+    assert out["id_no"].tolist() == [None, "430102195002020039"]

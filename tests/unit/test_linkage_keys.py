@@ -283,3 +283,119 @@ def test_thresholds_must_be_ordered(monkeypatch: pytest.MonkeyPatch) -> None:
         LinkThresholds(link=0.9, review=0.95)
     monkeypatch.setenv("POPDATA_LINK_THRESHOLD", "0.95")
     assert load_thresholds().link == 0.95
+
+
+WIFE = make_id("43010219880101002")  # the same woman as MOTHER
+HUSBAND = make_id("43010219860505003")  # a man born 1986-05-05
+TWIN_A = make_id("43010220140301001")
+TWIN_B = make_id("43010220140301003")
+
+
+def multi_scorer(table: dict[str, list[tuple[str, float]]]) -> Any:
+    """A scorer returning, per mention, several candidates given by their valid ids."""
+
+    def score(mentions: pd.DataFrame, persons: pd.DataFrame) -> pd.DataFrame:
+        by_id = dict(zip(persons["id_no"], persons["person_key"], strict=True))
+        rows = [
+            {"mention_id": mid, "person_key": by_id[i], "match_probability": p, "evidence": "name=exact"}
+            for mid in mentions["mention_id"]
+            for i, p in table.get(mid, [])
+        ]
+        return pd.DataFrame(rows, columns=["mention_id", "person_key", "match_probability", "evidence"])
+
+    return score
+
+
+def couple(husband_household: str) -> pd.DataFrame:
+    """A husband and a wife in the registry, and a birth approval naming him without an id."""
+    return frame(
+        mention("household_registry|H|subject", id_no=HUSBAND, name="张强", household_no=husband_household),
+        mention("household_registry|W|subject", id_no=WIFE, name="王芳", household_no="100"),
+        mention("birth_approvals|SY1|wife", id_no=WIFE, name="王芳", sex="2"),
+        mention("birth_approvals|SY1|husband", name="张强", sex="1"),
+    )
+
+
+def test_relation_rule_links_a_review_candidate_of_the_same_household() -> None:
+    scorer = multi_scorer({"birth_approvals|SY1|husband": [(HUSBAND, 0.9)]})
+    plan = plan_links(couple("100"), id_keys={}, prior={}, scorer=scorer)
+    links = {link.mention_id: link for link in plan.resolved_links()}
+    husband = links["birth_approvals|SY1|husband"]
+    assert husband.person_key == links["household_registry|H|subject"].person_key
+    assert husband.method == "probabilistic"
+    # odds 9 x Bayes factor 1000 -> 9000 / 9001
+    assert husband.match_probability == pytest.approx(9000 / 9001)
+    assert not plan.reviews
+    # another household and never named together: no relation, the pair goes to clerical review
+    plan = plan_links(couple("200"), id_keys={}, prior={}, scorer=scorer)
+    links = {link.mention_id: link for link in plan.resolved_links()}
+    assert links["birth_approvals|SY1|husband"].method == "new"
+    assert [r.mention_id for r in plan.reviews] == ["birth_approvals|SY1|husband"]
+
+
+def test_relation_rule_uses_persons_named_together_elsewhere_and_stays_stable() -> None:
+    mentions = frame(
+        mention("prenatal_checks|P1|wife", id_no=WIFE, name="王芳"),
+        mention("prenatal_checks|P1|husband", id_no=HUSBAND, name="张强"),
+        mention("birth_approvals|SY1|wife", id_no=WIFE, name="王芳"),
+        mention("birth_approvals|SY1|husband", name="张强", sex="1"),
+    )
+    scorer = multi_scorer({"birth_approvals|SY1|husband": [(HUSBAND, 0.6)]})
+    plan = plan_links(mentions, id_keys={}, prior={}, scorer=scorer)
+    links = {link.mention_id: link for link in plan.resolved_links()}
+    assert links["birth_approvals|SY1|husband"].person_key == links["prenatal_checks|P1|husband"].person_key
+    # below the review threshold the relation is not consulted
+    low = multi_scorer({"birth_approvals|SY1|husband": [(HUSBAND, 0.3)]})
+    assert (
+        plan_links(mentions, id_keys={}, prior={}, scorer=low).links["birth_approvals|SY1|husband"].method
+        == "new"
+    )
+    # a re-run from the written state changes nothing
+    keys = {HUSBAND: 1000001, WIFE: 1000002}
+    prior = {
+        link.mention_id: PriorLink(
+            keys[HUSBAND]
+            if link.person_key == links["prenatal_checks|P1|husband"].person_key
+            else keys[WIFE],
+            link.method,
+            link.match_probability,
+        )
+        for link in links.values()
+    }
+    again = plan_links(mentions, id_keys=keys, prior=prior, scorer=scorer)
+    assert not again.registry.merges and not again.registry.minted
+    assert {m: (link.person_key, link.method) for m, link in again.links.items()} == {
+        m: (p.person_key, p.method) for m, p in prior.items()
+    }
+
+
+def test_relation_rule_does_not_choose_between_twins() -> None:
+    mentions = frame(
+        mention("household_registry|M|subject", id_no=MOTHER, name="王芳"),
+        mention("household_registry|A|subject", id_no=TWIN_A, name="李一", mother_id=MOTHER),
+        mention("household_registry|B|subject", id_no=TWIN_B, name="李二", mother_id=MOTHER),
+        mention("birth_certificates|C1|child", sex="1", birth_date="2014-03-01"),
+        mention("birth_certificates|C1|mother", id_no=MOTHER, name="王芳"),
+    )
+    twins = multi_scorer({"birth_certificates|C1|child": [(TWIN_A, 0.9), (TWIN_B, 0.8)]})
+    plan = plan_links(mentions, id_keys={}, prior={}, scorer=twins)
+    assert plan.links["birth_certificates|C1|child"].method == "new"
+    one = multi_scorer({"birth_certificates|C1|child": [(TWIN_A, 0.9)]})
+    plan = plan_links(mentions, id_keys={}, prior={}, scorer=one)
+    links = {link.mention_id: link for link in plan.resolved_links()}
+    assert links["birth_certificates|C1|child"].person_key == links["household_registry|A|subject"].person_key
+
+
+def test_representative_region_prefers_a_village_code() -> None:
+    linked = frame(
+        mention(
+            "household_registry|A|subject", id_no=OTHER, region_code="430102001001", extract_date="2014-05-31"
+        ),
+        mention(
+            "household_registry|B|subject", id_no=OTHER, region_code="430102001000", extract_date="2014-06-30"
+        ),
+    )
+    linked["person_key"] = 7
+    assert representative_persons(linked)["region_code"].tolist() == ["430102001001"]
+    linked = linked.iloc[1:].copy()
+    assert representative_persons(linked)["region_code"].tolist() == ["430102001000"]

@@ -20,6 +20,7 @@ the ``evidence`` string of a scored pair; labels never contain record values.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -136,6 +137,24 @@ def _clean_values(series: pd.Series) -> list[str | None]:
     return out
 
 
+#: The shape of an identity number worth comparing: 18 characters (17 digits and a digit or X),
+#: or an old 15-digit number. Anything else (``1.20115E+17``: digits lost in a spreadsheet) is
+#: no evidence either way and is compared as missing.
+_ID_SHAPE = re.compile(r"\d{17}[\dX]|\d{15}")
+
+
+def comparable_id(value: str | None) -> str | None:
+    """``value`` when it has the shape of an identity number (valid or not), else ``None``.
+
+    An id mangled into scientific notation keeps only its first digits, which many persons
+    share: comparing it would count as an id *disagreement* against the true person.
+    """
+    if value is None:
+        return None
+    text = value.strip().upper()
+    return text if _ID_SHAPE.fullmatch(text) else None
+
+
 def _obj(values: list[Any]) -> pd.Series:
     """An object-dtype series (pandas 3 would otherwise infer ``str`` and turn None into NaN)."""
     return pd.Series(values, dtype="object")
@@ -152,6 +171,7 @@ def prepare_frame(df: pd.DataFrame, uid_column: str) -> pd.DataFrame:
     cols: dict[str, pd.Series] = {"unique_id": _obj([str(v) for v in df[uid_column].tolist()])}
     for col in ("id_no", "name", "sex", "region_code", "household_no", "mother_id"):
         cols[col] = _obj(_clean_values(df[col]) if col in df.columns else [None] * n)
+    cols["id_no"] = _obj([comparable_id(v) for v in cols["id_no"].tolist()])
 
     names: list[str | None] = cols["name"].tolist()
     keys = [pinyin_key(v) if v else (None, None) for v in names]

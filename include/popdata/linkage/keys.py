@@ -49,6 +49,9 @@ SCORE_COLUMNS = ("mention_id", "person_key", "match_probability", "evidence")
 #: Attributes compared for the evidence for and against a pair (names only, never values).
 COMPARED = ("name", "sex", "birth_date", "region_code", "household_no", "mother_id")
 
+#: The end of a 12-digit region code that names a town or a county, not a village.
+COARSE_REGION_SUFFIX = "000"
+
 BIRTH_CERT_FEED = "birth_certificates"
 BIRTH_REG_FEED = "birth_registrations"
 CHILD = "child"
@@ -247,8 +250,10 @@ def representative_persons(linked: pd.DataFrame) -> pd.DataFrame:
     """One row per person from its id-linked mentions (``linked`` has a ``person_key`` column).
 
     ``id_no``: the smallest valid number; ``birth_date`` and ``sex``: derived from that number;
-    ``name``: the most frequent (ties: the smallest); ``region_code`` and ``household_no``: from
-    the latest extract that has one; ``mother_id``: the most frequent valid mother id.
+    ``name``: the most frequent (ties: the smallest); ``region_code``: from the latest extract
+    that has a village-level code (one not ending in ``000``), else from the latest that has one;
+    ``household_no``: from the latest extract that has one; ``mother_id``: the most frequent
+    valid mother id.
     """
     import pandas as pd
 
@@ -280,10 +285,19 @@ def representative_persons(linked: pd.DataFrame) -> pd.DataFrame:
         )
         return values.drop_duplicates("person_key").set_index("person_key")[column]
 
+    def latest_finest(column: str) -> pd.Series:
+        # a village-level code (not ending in 000) before a code cut to the town or county
+        values = linked.loc[linked[column].notna(), ["person_key", column, "extract_date", "mention_id"]]
+        values = values.assign(coarse=values[column].astype(str).str.endswith(COARSE_REGION_SUFFIX))
+        values = values.sort_values(
+            ["person_key", "coarse", "extract_date", "mention_id"], ascending=[True, True, False, True]
+        )
+        return values.drop_duplicates("person_key").set_index("person_key")[column]
+
     for column, pick in (
         ("name", most_frequent),
         ("mother_id", most_frequent),
-        ("region_code", latest),
+        ("region_code", latest_finest),
         ("household_no", latest),
     ):
         picked = pick(column)
@@ -324,6 +338,123 @@ def birth_rule_pairs(mentions: pd.DataFrame, taken: Iterable[str]) -> list[tuple
     unique_cert = joined.groupby("mention_id_r")["mention_id_c"].transform("size") == 1
     joined = joined.loc[unique_reg & unique_cert]
     return sorted(zip(joined["mention_id_c"], joined["mention_id_r"], strict=True))
+
+
+#: Rounds of the relation rule: a mention it links can corroborate a relative's mention next round.
+RELATION_PASSES = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Corroboration:
+    """A review-band candidate confirmed by a relative named in the same record."""
+
+    person_key: int
+    probability: float
+    model_probability: float
+    evidence: str
+    relations: tuple[str, ...]
+
+
+def record_of(row: Mapping[Any, Any]) -> str:
+    """``feed|source_key``: the record a mention belongs to."""
+    return f"{row['feed']}|{row['source_key']}"
+
+
+@dataclass(slots=True)
+class RelationGraph:
+    """Who is related to whom, from the links settled so far (id links and links at the threshold).
+
+    Two persons are *related* when they are named together in another record (a couple on a
+    birth approval, a mother on her child's certificate …), share a household number, or one
+    is the mother (``mother_id``) of the other.
+    """
+
+    registry: KeyRegistry
+    record_keys: dict[str, dict[str, int]]
+    records_of: dict[int, set[str]]
+    households: dict[int, set[str]]
+    mother_ids: dict[int, set[str]]
+
+    @classmethod
+    def build(
+        cls, mentions: pd.DataFrame, links: Mapping[str, Link], registry: KeyRegistry, link_threshold: float
+    ) -> RelationGraph:
+        """The graph of the settled links (``id_exact``, or a probability at or above ``link_threshold``)."""
+        graph = cls(registry, defaultdict(dict), defaultdict(set), defaultdict(set), defaultdict(set))
+        columns = ("mention_id", "feed", "source_key", "role", "household_no", "mother_id")
+        for mid, feed, source_key, role, household, mother in zip(
+            *(mentions[c] for c in columns), strict=True
+        ):
+            link = links.get(mid)
+            if link is None or not (
+                link.method == "id_exact" or (link.match_probability or 0.0) >= link_threshold
+            ):
+                continue
+            key = registry.find(link.person_key)
+            record = f"{feed}|{source_key}"
+            graph.record_keys[record][str(role)] = key
+            graph.records_of[key].add(record)
+            if household is not None:
+                graph.households[key].add(str(household))
+            if mother is not None:
+                graph.mother_ids[key].add(str(mother))
+        return graph
+
+    def relations(self, a: int, b: int, record: str) -> tuple[str, ...]:
+        """How persons ``a`` and ``b`` are related, not counting ``record`` itself (names only)."""
+        a, b = self.registry.find(a), self.registry.find(b)
+        found: list[str] = []
+        if (self.records_of.get(a, set()) & self.records_of.get(b, set())) - {record}:
+            found.append("named_together")
+        if self.households.get(a, set()) & self.households.get(b, set()):
+            found.append("household")
+        ids_a, ids_b = set(self.registry.ids_of(a)), set(self.registry.ids_of(b))
+        if self.mother_ids.get(a, set()) & ids_b or self.mother_ids.get(b, set()) & ids_a:
+            found.append("mother")
+        return tuple(found)
+
+
+def corroborated_candidate(
+    row: Mapping[Any, Any],
+    candidates: Iterable[tuple[int, float, str]],
+    graph: RelationGraph,
+    bayes_factor: float,
+) -> Corroboration | None:
+    """The one candidate related to a person settled for another role of the mention's record.
+
+    ``candidates``: (person key, model probability, evidence) of the mention, all in the
+    review band. The relation multiplies the model's odds by ``bayes_factor``. None when no
+    candidate is related, or when several different persons are (twins of one mother: the
+    relation cannot tell them apart).
+    """
+    record = record_of(row)
+    relatives = {
+        role: graph.registry.find(key)
+        for role, key in graph.record_keys.get(record, {}).items()
+        if role != row["role"]
+    }
+    if not relatives:
+        return None
+    found: dict[int, Corroboration] = {}
+    for key, probability, evidence in candidates:
+        person = graph.registry.find(key)
+        if person in relatives.values():
+            continue  # one person is not two roles of one record
+        relations = tuple(
+            f"{role}:{kind}"
+            for role, relative in sorted(relatives.items())
+            for kind in graph.relations(person, relative, record)
+        )
+        if not relations:
+            continue
+        odds = probability / (1.0 - probability) if probability < 1.0 else float("inf")
+        posterior = 1.0 if odds == float("inf") else odds * bayes_factor / (1.0 + odds * bayes_factor)
+        kept = found.get(person)
+        if kept is None or probability > kept.model_probability:
+            found[person] = Corroboration(person, posterior, probability, evidence, relations)
+    if len(found) != 1:
+        return None
+    return next(iter(found.values()))
 
 
 def plan_links(
@@ -417,62 +548,23 @@ def plan_links(
     persons = representative_persons(linked)
     plan.persons = persons
     best = pd.DataFrame(columns=list(SCORE_COLUMNS))
+    scores = pd.DataFrame(columns=list(SCORE_COLUMNS))
     remaining = mentions.loc[mentions["mention_id"].isin(remaining_ids)].reset_index(drop=True)
     if scorer is not None and not remaining.empty and not persons.empty:
         scores = scorer(remaining, persons)
         missing = set(SCORE_COLUMNS) - set(scores.columns)
         if missing:
             raise ValueError(f"score_candidates returned no {sorted(missing)} column")
-        best = best_candidates(scores.loc[:, list(SCORE_COLUMNS)])
+        scores = scores.loc[:, list(SCORE_COLUMNS)]
+        best = best_candidates(scores)
         plan.scored = len(remaining)
     person_rows = {int(r["person_key"]): r for r in persons.to_dict("records")}
     mentions_of: dict[int, list[str]] = defaultdict(list)
     for m in sorted(linked_ids):
         mentions_of[registry.find(links[m].person_key)].append(m)
+    evidence_of: dict[str, str] = {}
 
-    for mid in remaining_ids:
-        before = prior.get(mid)
-        candidate = best.loc[mid] if mid in best.index else None
-        probability = float(candidate["match_probability"]) if candidate is not None else 0.0
-        if candidate is not None and probability >= thresholds.link:
-            target = int(candidate["person_key"])
-            attach(
-                mid,
-                target,
-                "probabilistic",
-                probability,
-                "probabilistic",
-                {
-                    "rule": "probabilistic",
-                    "match_probability": probability,
-                    "levels": str(candidate["evidence"]),
-                },
-            )
-        else:
-            if before is not None:
-                method: Method = "new" if before.method == "id_exact" else before.method
-                keep = None if before.method == "id_exact" else before.match_probability
-                links[mid] = Link(mid, before.person_key, method, keep)
-            else:
-                links[mid] = Link(mid, registry.mint("new"), "new", None)
-            if candidate is not None and probability >= thresholds.review:
-                target = registry.find(int(candidate["person_key"]))
-                if target != registry.find(links[mid].person_key):
-                    agree, disagree = compare_attributes(
-                        rows[mid], person_rows.get(int(candidate["person_key"]), {})
-                    )
-                    plan.reviews.append(
-                        Review(
-                            mid,
-                            links[mid].person_key,
-                            target,
-                            tuple(mentions_of.get(target, ())[:10]),
-                            probability,
-                            str(candidate["evidence"]),
-                            agree,
-                            disagree,
-                        )
-                    )
+    def settle_followers(mid: str) -> None:
         for cert, cert_probability, reason in followers.get(mid, ()):
             attach(
                 cert,
@@ -483,6 +575,95 @@ def plan_links(
                 {"rule": reason, "record": mid},
             )
 
+    # 3a. the best candidate at or above the link threshold
+    undecided: list[str] = []
+    for mid in remaining_ids:
+        candidate: Any = best.loc[mid] if mid in best.index else None
+        probability = float(candidate["match_probability"]) if candidate is not None else 0.0
+        if candidate is None or probability < thresholds.link:
+            undecided.append(mid)
+            continue
+        evidence_of[mid] = str(candidate["evidence"])
+        attach(
+            mid,
+            int(candidate["person_key"]),
+            "probabilistic",
+            probability,
+            "probabilistic",
+            {"rule": "probabilistic", "match_probability": probability, "levels": str(candidate["evidence"])},
+        )
+        settle_followers(mid)
+
+    # 3b. a review-band candidate corroborated by a relative named in the same record
+    by_mention: dict[str, list[tuple[int, float, str]]] = defaultdict(list)
+    band = scores.loc[scores["match_probability"] >= thresholds.review]
+    for mid, key, probability, evidence in zip(
+        band["mention_id"], band["person_key"], band["match_probability"], band["evidence"], strict=True
+    ):
+        by_mention[str(mid)].append((int(key), float(probability), str(evidence)))
+    for _ in range(RELATION_PASSES):
+        if not by_mention or not undecided:
+            break
+        graph = RelationGraph.build(mentions, links, registry, thresholds.link)
+        still: list[str] = []
+        for mid in undecided:
+            found = corroborated_candidate(
+                rows[mid], by_mention.get(mid, ()), graph, thresholds.relation_bayes_factor
+            )
+            if found is None or found.probability < thresholds.link:
+                still.append(mid)
+                continue
+            evidence_of[mid] = found.evidence
+            attach(
+                mid,
+                found.person_key,
+                "probabilistic",
+                found.probability,
+                "probabilistic_relation",
+                {
+                    "rule": "probabilistic_relation",
+                    "match_probability": found.probability,
+                    "model_probability": found.model_probability,
+                    "levels": found.evidence,
+                    "relation": list(found.relations),
+                },
+            )
+            settle_followers(mid)
+        if len(still) == len(undecided):
+            break
+        undecided = still
+
+    # 3c. the rest: previous key or a new person; a review-band candidate goes to clerical review
+    for mid in undecided:
+        before = prior.get(mid)
+        candidate = best.loc[mid] if mid in best.index else None
+        probability = float(candidate["match_probability"]) if candidate is not None else 0.0
+        if before is not None:
+            method: Method = "new" if before.method == "id_exact" else before.method
+            keep = None if before.method == "id_exact" else before.match_probability
+            links[mid] = Link(mid, before.person_key, method, keep)
+        else:
+            links[mid] = Link(mid, registry.mint("new"), "new", None)
+        if candidate is not None and probability >= thresholds.review:
+            target = registry.find(int(candidate["person_key"]))
+            if target != registry.find(links[mid].person_key):
+                agree, disagree = compare_attributes(
+                    rows[mid], person_rows.get(int(candidate["person_key"]), {})
+                )
+                plan.reviews.append(
+                    Review(
+                        mid,
+                        links[mid].person_key,
+                        target,
+                        tuple(mentions_of.get(target, ())[:10]),
+                        probability,
+                        str(candidate["evidence"]),
+                        agree,
+                        disagree,
+                    )
+                )
+        settle_followers(mid)
+
     # 4. identity numbers to correct: invalid numbers linked with high probability to a valid holder
     for mid, link in sorted(links.items()):
         row = rows[mid]
@@ -490,10 +671,9 @@ def plan_links(
             continue
         holder = registry.ids_of(link.person_key)
         if holder and (link.match_probability or 0.0) >= thresholds.link:
-            candidate = best.loc[mid] if mid in best.index else None
-            evidence = (
-                str(candidate["evidence"]) if candidate is not None else "birth record of the same child"
-            )
+            evidence = evidence_of.get(mid, "birth record of the same child")
+            if mid not in evidence_of and mid in best.index:
+                evidence = str(best.loc[mid]["evidence"])
             plan.corrections.append(
                 Correction(
                     mid,

@@ -7,6 +7,10 @@
 - ``birth_rule`` (0.99): the probability recorded for a birth certificate linked to a police
   registration by mother, birth date and sex (no certificate number in common); a link by
   certificate number is recorded with 1.0.
+- ``relation_bayes_factor`` (1000): a candidate in the review band that is related to the person
+  of another role of the same record (named together in another record, same household number,
+  mother and child) has its odds multiplied by this factor; it links when the result reaches
+  ``link`` (docs/linkage.md, "relation").
 """
 
 from __future__ import annotations
@@ -24,6 +28,9 @@ class LinkThresholds(BaseModel):
     link: float = Field(default=0.99, gt=0, le=1, description="link at or above")
     review: float = Field(default=0.5, ge=0, le=1, description="clerical review at or above, below link")
     birth_rule: float = Field(default=0.99, gt=0, le=1, description="birth linked by mother, date and sex")
+    relation_bayes_factor: float = Field(
+        default=1000.0, ge=1, description="odds multiplier of a candidate related to a co-named person"
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> LinkThresholds:
