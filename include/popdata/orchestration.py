@@ -388,6 +388,9 @@ def build_cross_feed_dag(feeds: tuple[Feed, ...]) -> DAG:
 
 LINK_DAG_ID = "link__persons"
 
+#: What ``link_persons`` updates: the person index (``core.record_link`` and friends).
+PERSON_INDEX_ASSET = Asset(name="core.record_link", uri="x-popdata://core/record_link", group="popdata")
+
 
 def build_link_dag(feeds: tuple[Feed, ...]) -> DAG:
     """The DAG of the master person index: runs whenever a feed with persons publishes (Airflow assets).
@@ -415,7 +418,7 @@ def build_link_dag(feeds: tuple[Feed, ...]) -> DAG:
         },
     ) as dag:
 
-        @task(task_id="link_persons")
+        @task(task_id="link_persons", outlets=[PERSON_INDEX_ASSET])
         def link_persons() -> dict[str, int]:
             """Link every current mention to a person (migrating the warehouse first); returns the counts."""
             from popdata.linkage import link
@@ -445,10 +448,60 @@ def _run_date(context: Mapping[str, Any]) -> Any:
     return when.date()
 
 
+RECONCILE_DAG_ID = "reconcile__agencies"
+
+
+def build_reconcile_dag() -> DAG:
+    """The reconciliation DAG: every mart and work list of the contract, after each linkage run.
+
+    One task, ``reconcile``: :func:`popdata.reconcile.run.reconcile` rebuilds the birth, death,
+    family-planning, completeness and quality marts and the ``ops`` work lists in one
+    transaction as of the run's date (its logical date; for an asset-triggered run the date it
+    was queued for), then writes each work list to the receiving agency's outbox in that
+    agency's format with a Chinese cover note. Re-running the same date gives identical tables.
+    """
+    from popdata.config.settings import load_settings
+
+    with DAG(
+        dag_id=RECONCILE_DAG_ID,
+        description="Cross-agency reconciliation (跨部门比对): marts and work lists",
+        schedule=PERSON_INDEX_ASSET,
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        tags=["reconcile"],
+        doc_md=(build_reconcile_dag.__doc__ or "") + "\n\nSee docs/warehouse.md.",
+        params={"outbox": Param(None, type=["null", "string"], description="outbox folder")},
+        default_args={
+            "retries": load_settings().task_retries,
+            "retry_delay": timedelta(seconds=30),
+            "owner": "popdata",
+        },
+    ) as dag:
+
+        @task(task_id="reconcile")
+        def reconcile() -> dict[str, int]:
+            """Rebuild the marts and work lists as of the run's date; returns rows per table."""
+            from popdata.reconcile.run import reconcile as run_reconciliation
+            from popdata.warehouse import db, migrate
+
+            context = get_current_context()
+            _, outbox, _ = _folders(context["params"])
+            engine = db.get_engine()
+            migrate.upgrade(engine)
+            result = run_reconciliation(engine, outbox, _run_date(context))
+            print(result.summary())
+            return result.rows
+
+        reconcile()
+    return dag
+
+
 def build_all() -> dict[str, DAG]:
     """One DAG per configured feed, the linkage DAG and the cross-feed quality DAG, keyed by dag id."""
     feeds = default_feeds()
     dags = {feed.dag_id: build_feed_dag(feed) for feed in feeds}
     dags[LINK_DAG_ID] = build_link_dag(feeds)
+    dags[RECONCILE_DAG_ID] = build_reconcile_dag()
     dags[CROSS_FEED_DAG_ID] = build_cross_feed_dag(feeds)
     return dags

@@ -146,15 +146,21 @@ def run(
 
     migrate.upgrade(db.get_engine(settings))
     prepare_airflow(settings, verbose=verbose)
-    from popdata.orchestration import build_cross_feed_dag, build_feed_dag, build_link_dag
+    from popdata.orchestration import (
+        build_cross_feed_dag,
+        build_feed_dag,
+        build_link_dag,
+        build_reconcile_dag,
+    )
 
     logical = datetime.combine(report.as_of or date.today(), datetime.min.time(), tzinfo=UTC)
     conf: dict[str, Any] = {"landing": str(landing), "outbox": str(outbox), "quiet_seconds": quiet}
     dags = [(build_feed_dag(feed), conf) for feed in chosen]
-    if (
-        chosen
-    ):  # what the scheduler does through assets: linkage, then cross-feed suites after the feeds publish
+    if chosen:
+        # what the scheduler does through assets: linkage after the feeds publish, reconciliation
+        # after linkage, cross-feed suites after the feeds publish
         dags.append((build_link_dag(feeds), {}))
+        dags.append((build_reconcile_dag(), {"outbox": str(outbox)}))
         dags.append((build_cross_feed_dag(feeds), {}))
     for dag, dag_conf in dags:
         print(f"running {dag.dag_id} …", flush=True)

@@ -1,0 +1,1 @@
+"""Cross-agency reconciliation: the marts and work lists of the warehouse contract (WAREHOUSE.md)."""
