@@ -11,7 +11,7 @@ DEMO_DIR := var/demo
 
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: install demo test lint typecheck unit integration up down status bench bench-ingest eval-linkage clean help
+.PHONY: install demo test lint typecheck unit integration up down status bench bench-ingest bench-link eval-linkage clean help
 
 help:
 	@echo "make demo    install, start the embedded PostgreSQL, generate a county, run the DAGs, print a summary"
@@ -20,6 +20,7 @@ help:
 	@echo "make down    stop Airflow and the embedded PostgreSQL"
 	@echo "make bench   measured throughput of the ingest slice (rows/s), printed side by side"
 	@echo "make bench-ingest  full ingest of a 1 M-row registry file against a raw COPY of it"
+	@echo "make bench-link    linkage alone on 100 000, 300 000 and 1 000 000-person counties"
 
 install: $(STAMP)
 
@@ -79,6 +80,11 @@ bench: install
 
 bench-ingest: install
 	$(BIN)/python -m popdata.bench_ingest
+
+BENCH_LINK_PERSONS ?= 100000 300000 1000000
+
+bench-link: install
+	$(BIN)/python -m popdata.bench_link --persons $(BENCH_LINK_PERSONS)
 
 eval-linkage: install
 	$(BIN)/python -m popdata.linkage.evaluate --truth $(DEMO_DIR)/truth --json var/linkage-evaluation.json

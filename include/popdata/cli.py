@@ -3,7 +3,7 @@
 popdata generate --persons N --seed S --out DIR   a synthetic county and its ground truth
 popdata run --landing DIR --outbox DIR            every pending drop, through the Airflow DAGs
 popdata status                                    the ledger and the last DAG runs at a glance
-popdata db upgrade|url|stop                       the warehouse schema and the embedded server
+popdata db upgrade|url|stop|dictionary            the warehouse schema, its data dictionary, the embedded server
 popdata link run|train                            the master person index (docs/linkage.md)
 popdata services start|stop|status                Airflow's api-server, scheduler, dag-processor, triggerer
 """
@@ -181,6 +181,26 @@ def upgrade() -> None:
 
     engine = db.get_engine()
     click.echo(f"warehouse at revision {migrate.upgrade(engine)}")
+
+
+@db_group.command()
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="where to write the Markdown (default: docs/data-dictionary.md under POPDATA_HOME)",
+)
+def dictionary(out_path: Path | None) -> None:
+    """Upgrade the warehouse, then write its data dictionary (tables, columns, comments, example SQL)."""
+    from popdata.warehouse import db, migrate
+    from popdata.warehouse.dictionary import write_dictionary
+
+    settings = load_settings()
+    engine = db.get_engine(settings)
+    revision = migrate.upgrade(engine)
+    target = out_path or settings.home / "docs" / "data-dictionary.md"
+    click.echo(f"data dictionary of the warehouse at revision {revision}: {write_dictionary(engine, target)}")
 
 
 @db_group.command()
