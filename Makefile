@@ -43,6 +43,9 @@ demo: install
 	echo "Where to look:"; \
 	echo "  warehouse : $$($(BIN)/popdata db url)   (psql \"$$($(BIN)/popdata db url | sed 's/+psycopg//')\")"; \
 	echo "  receipts  : $(DEMO_DIR)/outbox/<agency>/receipts/"; \
+	echo "  work lists: $(DEMO_DIR)/outbox/<agency>/worklists/ (with a Chinese cover note each)"; \
+	echo "  Data Docs : var/gx/site/index.html (Great Expectations results of every batch)"; \
+	echo "  linkage   : make eval-linkage (person index scored against $(DEMO_DIR)/truth/)"; \
 	echo "  truth     : $(DEMO_DIR)/truth/"; \
 	echo "  run log   : var/demo-run.log"; \
 	echo "  Airflow UI: make up, then http://localhost:8080"; \
