@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -100,6 +100,37 @@ def module_databases(pg_server: str) -> Iterator[Databases]:
         yield dbs
     finally:
         dbs.drop_all()
+
+
+@pytest.fixture(scope="session")
+def load_drops() -> Callable[..., None]:
+    """A loader of every drop of a landing folder, in process (no Airflow), reference data first.
+
+    Call it as ``load_drops(engine, landing, outbox)``; it runs every feed's pipeline steps
+    (:func:`popdata.ingest.pipeline.process`) the way one run of each ingest DAG would.
+    """
+    import time
+
+    import sqlalchemy as sa
+
+    from popdata.config.feeds import default_feeds
+    from popdata.config.settings import load_settings
+    from popdata.ingest import pipeline
+    from popdata.runner import feeds_with_files
+
+    def load(engine: sa.Engine, landing: Path, outbox: Path) -> None:
+        for feed in feeds_with_files(landing, default_feeds()):
+            pipeline.process(
+                engine,
+                load_settings(),
+                feed,
+                landing=landing,
+                outbox=outbox,
+                quiet_seconds=0,
+                now=time.time() + 3600,
+            )
+
+    return load
 
 
 @pytest.fixture

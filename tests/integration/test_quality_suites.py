@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,19 +23,17 @@ from popdata.config.feeds import Feed, default_feeds
 from popdata.config.settings import load_settings
 from popdata.generate.api import generate_county
 from popdata.generate.rates import DefectRates
-from popdata.ingest import pipeline, rows
+from popdata.ingest import rows
 from popdata.quality import cross_feed
 from popdata.quality.gx import GX_SEVERITY, UNLOCATABLE, validate_table
 from popdata.warehouse import migrate
 
 pytestmark = pytest.mark.integration
 
-FEED_ORDER = ("stats__regions",)  # the reference first: region names resolve against it
-
 
 @pytest.fixture(scope="module")
 def county(
-    tmp_path_factory: pytest.TempPathFactory, module_databases: Any
+    tmp_path_factory: pytest.TempPathFactory, module_databases: Any, load_drops: Any
 ) -> Iterator[tuple[sa.Engine, Path]]:
     """A clean 3 000-person county, every feed published; yields the engine and a work folder."""
     work = tmp_path_factory.mktemp("clean_county")
@@ -44,17 +41,7 @@ def county(
     engine = sa.create_engine(module_databases.create("popdata_test_suites"))
     try:
         migrate.upgrade(engine)
-        feeds = sorted(default_feeds(), key=lambda f: (f.feed_id not in FEED_ORDER, f.feed_id))
-        for feed in feeds:
-            pipeline.process(
-                engine,
-                load_settings(),
-                feed,
-                landing=work / "county" / "landing",
-                outbox=work / "outbox",
-                quiet_seconds=0,
-                now=time.time() + 3600,
-            )
+        load_drops(engine, work / "county" / "landing", work / "outbox")
         yield engine, work
     finally:
         engine.dispose()

@@ -8,7 +8,6 @@ could know (the true cases, adjusted for lines rightly rejected and files rightl
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from datetime import date
 from typing import Any
@@ -16,10 +15,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from popdata.config.feeds import default_feeds
-from popdata.config.settings import load_settings
 from popdata.generate.api import generate_county
-from popdata.ingest import pipeline
 from popdata.linkage import link
 from popdata.reconcile.evaluate import LISTS, Score, score_work_lists
 from popdata.reconcile.run import reconcile
@@ -31,28 +27,19 @@ PERSONS = 20_000
 SEED = 2014
 REFERENCE_DATE = date(2014, 6, 30)
 TARGET = 0.99
-FEED_ORDER = ("stats__regions",)  # the reference first: region names resolve against it
 
 
 @pytest.fixture(scope="module")
-def scores(tmp_path_factory: pytest.TempPathFactory, module_databases: Any) -> Iterator[dict[str, Score]]:
+def scores(
+    tmp_path_factory: pytest.TempPathFactory, module_databases: Any, load_drops: Any
+) -> Iterator[dict[str, Score]]:
     """Generate, load, link and reconcile one county; yield the score of each work list."""
     work = tmp_path_factory.mktemp("work_lists_truth")
     generate_county(work / "county", persons=PERSONS, seed=SEED)
     engine = sa.create_engine(module_databases.create("popdata_test_worklist_truth"))
     try:
         migrate.upgrade(engine)
-        feeds = sorted(default_feeds(), key=lambda f: (f.feed_id not in FEED_ORDER, f.feed_id))
-        for feed in feeds:
-            pipeline.process(
-                engine,
-                load_settings(),
-                feed,
-                landing=work / "county" / "landing",
-                outbox=work / "outbox",
-                quiet_seconds=0,
-                now=time.time() + 3600,
-            )
+        load_drops(engine, work / "county" / "landing", work / "outbox")
         link.run(engine)
         reconcile(engine, work / "outbox", REFERENCE_DATE)
         yield score_work_lists(engine, work / "county" / "truth", REFERENCE_DATE)
