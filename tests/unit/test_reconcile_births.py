@@ -9,6 +9,7 @@ from datetime import date, timedelta
 import pytest
 
 from popdata.reconcile import births
+from popdata.warehouse import scripts
 
 
 @pytest.mark.parametrize(
@@ -119,4 +120,4 @@ def test_statements_split_and_drop_comments() -> None:
     script = (
         "-- header :reference_date\nSELECT 1;\n-- statement\n-- only a comment\n\n-- statement\nSELECT :x\n"
     )
-    assert births.statements(script) == ["SELECT 1;", "SELECT :x"]
+    assert scripts.statements(script) == ["SELECT 1;", "SELECT :x"]

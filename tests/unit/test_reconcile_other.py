@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
-from popdata.reconcile import other
 from popdata.reconcile.other import LedgerFile, add_months, days_late, due_date, file_lateness
+from popdata.warehouse import scripts
 
 
 @pytest.mark.parametrize(
@@ -61,7 +61,7 @@ def test_statements_split_and_bind_only_what_they_use() -> None:
     script = (
         "-- head\nSELECT :a\n-- statement\n-- only a comment\n-- statement\nSELECT CAST(:b AS date), 'x::y'\n"
     )
-    statements = other._statements(script)
+    statements = scripts.statements(script)
     assert statements == ["SELECT :a", "SELECT CAST(:b AS date), 'x::y'"]
-    assert other._bound(statements[0], {"a": 1, "b": 2}) == {"a": 1}
-    assert other._bound(statements[1], {"a": 1, "b": 2, "y": 3}) == {"b": 2}
+    assert scripts.bound(statements[0], {"a": 1, "b": 2}) == {"a": 1}
+    assert scripts.bound(statements[1], {"a": 1, "b": 2, "y": 3}) == {"b": 2}

@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -36,6 +35,7 @@ from popdata.config.settings import Settings
 from popdata.ingest import arrive, read, receipts, rows
 from popdata.normalize.codes import RegionResolver
 from popdata.warehouse import staging
+from popdata.warehouse.scripts import run_script
 
 if TYPE_CHECKING:
     from popdata.quality.gx import ExpectationOutcome, SuiteResult
@@ -587,11 +587,7 @@ def _mark_if_duplicate(conn: sa.Connection, feed: Feed, ledger: dict[str, Any]) 
 
 def refresh_mart(conn: sa.Connection, mart: str, file_id: int) -> None:
     """Run ``sql/<mart>.sql`` (``mart.population`` → ``mart_population.sql``) for one file."""
-    script = (SQL_DIR / (mart.replace(".", "_") + ".sql")).read_text(encoding="utf-8")
-    for statement in re.split(r"(?m)^-- statement\s*$", script):
-        body = "\n".join(line for line in statement.splitlines() if not line.strip().startswith("--")).strip()
-        if body:
-            conn.execute(sa.text(body), {"file_id": file_id} if ":file_id" in body else {})
+    run_script(conn, mart.replace(".", "_") + ".sql", {"file_id": file_id})
 
 
 # --- receipts -------------------------------------------------------------------------------------

@@ -15,13 +15,14 @@ the SQL checked against them on fixtures.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Literal
 
 import sqlalchemy as sa
+
+from popdata.warehouse.scripts import run_script
 
 SQL_PATH = Path(__file__).resolve().parent.parent / "warehouse" / "sql" / "reconcile_births.sql"
 
@@ -167,25 +168,13 @@ def is_unregistered(birth_date: date, reference_date: date, registered: bool) ->
 # --- the refresh -----------------------------------------------------------------------------------
 
 
-def statements(script: str) -> list[str]:
-    """Split a script on lines ``-- statement``; drop comment lines and empty statements."""
-    out = []
-    for chunk in re.split(r"(?m)^-- statement\s*$", script):
-        body = "\n".join(line for line in chunk.splitlines() if not line.strip().startswith("--")).strip()
-        if body:
-            out.append(body)
-    return out
-
-
 def refresh_births(conn: sa.Connection, reference_date: date) -> dict[str, int]:
     """Rebuild the birth marts and work lists as of ``reference_date`` in the caller's transaction.
 
     Returns the number of rows of each table afterwards (``{"mart.births": …, …}``). Running it
     twice with the same data and date gives identical tables.
     """
-    for body in statements(SQL_PATH.read_text(encoding="utf-8")):
-        params = {"reference_date": reference_date} if ":reference_date" in body else {}
-        conn.execute(sa.text(body), params)
+    run_script(conn, SQL_PATH.name, {"reference_date": reference_date})
     return {
         table: int(conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one()) for table in TABLES
     }

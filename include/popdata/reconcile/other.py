@@ -17,7 +17,6 @@ docs/warehouse.md.
 from __future__ import annotations
 
 import calendar
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -27,6 +26,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from popdata.config.feeds import Feed, default_feeds
+from popdata.warehouse.scripts import run_script
 
 SQL_FILE = Path(__file__).resolve().parent.parent / "warehouse" / "sql" / "reconcile_other.sql"
 
@@ -123,21 +123,6 @@ def file_lateness(files: Iterable[LedgerFile], cadences: Mapping[str, str]) -> d
     return out
 
 
-def _statements(script: str) -> list[str]:
-    """The statements of a ``-- statement``-separated script, comment lines removed."""
-    out = []
-    for statement in re.split(r"(?m)^-- statement\s*$", script):
-        body = "\n".join(line for line in statement.splitlines() if not line.strip().startswith("--")).strip()
-        if body:
-            out.append(body)
-    return out
-
-
-def _bound(body: str, params: Mapping[str, Any]) -> dict[str, Any]:
-    """The parameters a statement uses (``:name`` appears in it)."""
-    return {k: v for k, v in params.items() if re.search(rf"(?<!:):{k}\b", body)}
-
-
 def _fill_lateness(conn: sa.Connection, reference_date: date, feeds: Sequence[Feed]) -> None:
     """Create and fill the temporary table ``rec_o_lateness`` (file_id, cadence, days_late)."""
     cadences = {f.feed: f.cadence for f in feeds}
@@ -184,8 +169,7 @@ def refresh_other(conn: sa.Connection, reference_date: date) -> dict[str, int]:
         "fee_rate_indicator": FEE_RATE_INDICATOR,
         "timezone": TIMEZONE,
     }
-    for body in _statements(SQL_FILE.read_text(encoding="utf-8")):
-        conn.execute(sa.text(body), _bound(body, params))
+    run_script(conn, SQL_FILE.name, params)
     return {
         table: int(conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one())  # names are constants
         for table in TABLES
