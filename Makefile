@@ -11,7 +11,7 @@ DEMO_DIR := var/demo
 
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: install demo test lint typecheck unit integration up down status bench bench-ingest bench-link eval-linkage clean help
+.PHONY: install system-deps demo test lint typecheck unit integration up down status bench bench-ingest bench-link eval-linkage clean help
 
 help:
 	@echo "make demo    install, start the embedded PostgreSQL, generate a county, run the DAGs, print a summary"
@@ -22,7 +22,23 @@ help:
 	@echo "make bench-ingest  full ingest of a 1 M-row registry file against a raw COPY of it"
 	@echo "make bench-link    linkage alone on 100 000, 300 000 and 1 000 000-person counties"
 
-install: $(STAMP)
+# Debian packages the view, the run report and the browser tests need: Chromium (driven by
+# Playwright with its executable path; no browser download) and a font that carries Chinese.
+SYSTEM_PACKAGES := chromium fonts-wqy-microhei
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+install: $(STAMP) system-deps
+
+system-deps:
+	@if [ -x /usr/bin/chromium ] && fc-list :lang=zh 2>/dev/null | grep -q .; then exit 0; fi; \
+	if command -v apt-get >/dev/null; then \
+	  echo "installing $(SYSTEM_PACKAGES) (apt-get)"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(SYSTEM_PACKAGES) >/dev/null \
+	  || { $(SUDO) apt-get update -q >/dev/null && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(SYSTEM_PACKAGES) >/dev/null; }; \
+	else \
+	  echo "warning: no apt-get: install Chromium (/usr/bin/chromium) and a CJK font yourself;" \
+	       "charts then miss Chinese glyphs and the browser tests skip" >&2; \
+	fi
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

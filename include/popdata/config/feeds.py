@@ -135,6 +135,12 @@ class Feed(BaseModel):
         default="monthly",
         description="how often the agency is expected to send a file (lateness is judged by it)",
     )
+    grace_days: int = Field(
+        default=7,
+        ge=0,
+        le=366,
+        description="days after the due date before a missing file makes the feed overdue (and alerts)",
+    )
     formats: tuple[Literal["csv", "xlsx"], ...] = ("csv",)
     encodings: tuple[str, ...] = Field(default=("utf-8",), description="expected encodings, a hint only")
     schedule: str | None = Field(

@@ -1,4 +1,4 @@
-"""Alerts when a file fails the expectation gate, through Airflow notifiers configured by connection id.
+"""Alerts through Airflow notifiers configured by connection id: a failed quality gate, an overdue feed.
 
 Configuration (environment variables; secrets live only in the Airflow connections):
 
@@ -36,16 +36,18 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 __all__ = [
     "ENV_SMTP_CONN_ID",
     "ENV_SMTP_TO",
     "ENV_WEBHOOK_CONN_ID",
     "UNCONFIGURED_MESSAGE",
+    "Alert",
     "GateFailure",
     "configured_notifiers",
     "notify_gate_failure",
+    "send_alert",
     "webhook_notifier_class",
 ]
 
@@ -63,6 +65,24 @@ EVENT: Final = "popdata.gate_failed"
 
 # Whether the "not configured" line was logged already in this process.
 _unconfigured_logged = False
+
+
+class Alert(Protocol):
+    """What every notifier can send: :class:`GateFailure`, ``popdata.monitor.arrivals.OverdueFeeds``."""
+
+    @property
+    def subject(self) -> str:
+        """One line for an e-mail subject or a chat title."""
+        ...
+
+    @property
+    def html(self) -> str:
+        """The message as escaped HTML."""
+        ...
+
+    def payload(self) -> dict[str, Any]:
+        """The webhook's JSON body (with an ``event`` and a ``text``)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,13 +284,11 @@ def _smtp_recipients(conn_id: str, environ: Mapping[str, str]) -> list[str]:
     return recipients
 
 
-def configured_notifiers(
-    failure: GateFailure, environ: Mapping[str, str] | None = None
-) -> list[tuple[str, Any]]:
+def configured_notifiers(failure: Alert, environ: Mapping[str, str] | None = None) -> list[tuple[str, Any]]:
     """The notifiers configured in the environment, ready to send ``failure``.
 
     Args:
-        failure: the message to send.
+        failure: the message to send (a gate failure, an overdue feed...).
         environ: the environment (default ``os.environ``).
 
     Returns:
@@ -373,7 +391,6 @@ def notify_gate_failure(
     Returns:
         How many notifiers sent the alert.
     """
-    global _unconfigured_logged
     try:
         ti = _context_value(context, "ti") or _context_value(context, "task_instance")
         dag = _context_value(context, "dag")
@@ -390,9 +407,36 @@ def notify_gate_failure(
             map_index=map_index if isinstance(map_index, int) else None,
             data_docs=data_docs,
         )
-        notifiers = configured_notifiers(failure, environ)
     except Exception as exc:
         logger.warning("alert for %s %s not sent: %s", feed, file_name, _describe(exc))
+        return 0
+    return send_alert(context, failure, environ=environ, what=f"{feed} {file_name}")
+
+
+def send_alert(
+    context: Mapping[str, Any] | None,
+    alert: Alert,
+    *,
+    environ: Mapping[str, str] | None = None,
+    what: str | None = None,
+) -> int:
+    """Send ``alert`` through every configured notifier; never raises.
+
+    Args:
+        context: the task's Airflow context, or ``None`` (outside a task).
+        alert: the message.
+        environ: the environment (default ``os.environ``).
+        what: how the log names the alert (default its subject).
+
+    Returns:
+        How many notifiers sent it (0 when none is configured: logged once per process).
+    """
+    global _unconfigured_logged
+    what = what or alert.subject
+    try:
+        notifiers = configured_notifiers(alert, environ)
+    except Exception as exc:
+        logger.warning("alert %s not sent: %s", what, _describe(exc))
         return 0
     env = os.environ if environ is None else environ
     if not notifiers:
@@ -408,5 +452,5 @@ def notify_gate_failure(
             logger.warning("alert via %s failed (the load is not affected): %s", label, _describe(exc))
         else:
             sent += 1
-            logger.info("alert via %s sent for %s %s", label, feed, file_name)
+            logger.info("alert via %s sent: %s", label, what)
     return sent
