@@ -38,15 +38,31 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from rich.console import Console, RenderableType
+from rich.table import Table
+from rich.text import Text
 from sqlalchemy.engine import make_url
 
 from popdata.config.feeds import feed_by_id
 from popdata.config.settings import load_settings
 from popdata.ingest import arrive, pipeline, read, rows
+from popdata.progress import new_table, print_renderables, progress_bar
 from popdata.warehouse import db, migrate, staging
 
 FEED = "police__household_registry"
 REGIONS = "stats__regions"
+
+STAGES = (
+    "generate the file (child process, cached)",
+    "import Great Expectations",
+    "ingest the regions",
+    "raw COPY",
+    "register",
+    "stage",
+    "validate (GX, in PostgreSQL)",
+    "publish (core + marts)",
+)
+"""The steps of the progress bar (what is timed is listed in the phase table)."""
 
 
 def _cache_dir(rows_wanted: int, seed: int) -> Path:
@@ -187,114 +203,183 @@ def main(argv: list[str] | None = None) -> None:
     if args.prepare_only:
         prepare(args.rows, args.seed)
         return
-    # the file is generated in a child process: its memory does not count in the peak below
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "popdata.bench_ingest",
-            "--rows",
-            str(args.rows),
-            "--seed",
-            str(args.seed),
-            "--prepare-only",
-        ],
-        check=True,
-    )
-    cached = prepare(args.rows, args.seed)
-
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    started = time.perf_counter()
-    import great_expectations  # noqa: F401  (the GX import, paid before timing)
-
-    import popdata.quality.gx  # noqa: F401
-
-    gx_import = time.perf_counter() - started
-    settings = load_settings()
-    server_url = make_url(db.warehouse_url(settings))
-    name = f"popdata_bench_ingest_{uuid.uuid4().hex[:8]}"
-    bench_url = server_url.set(database=name).render_as_string(hide_password=False)
-    db.ensure_database(bench_url)
-    engine = sa.create_engine(bench_url)
-    if args.slow_sql is not None:
-        _log_slow_statements(engine, args.slow_sql)
-    work = Path(tempfile.mkdtemp(prefix="popdata-bench-ingest-"))
-    try:
-        landing, outbox = work / "landing", work / "outbox"
-        shutil.copytree(cached, landing)
-        migrate.upgrade(engine)
-        feed, regions = feed_by_id(FEED), feed_by_id(REGIONS)
-        pipeline.process(
-            engine, settings, regions, landing=landing, outbox=outbox, quiet_seconds=0, now=time.time()
-        )
-        path = next((landing / feed.agency / feed.feed).glob("*.csv"))
-        size_mb = path.stat().st_size / 1e6
-        rss_before = _peak_rss_mib()
-
-        copied, copy_seconds = raw_copy(engine, path)
-
-        timings: dict[str, float] = {}
-        originals = (read.read_file, rows.normalise_table, staging.create_and_copy)
-        read.read_file = _timing("  decode + parse", timings, read.read_file)
-        rows.normalise_table = _timing("  normalise", timings, rows.normalise_table)
-        staging.create_and_copy = _timing("  COPY to staging", timings, staging.create_and_copy)
-        steps: dict[str, float] = {}
-        try:
-            started = time.perf_counter()
-            registered = pipeline.register(engine, feed, landing, quiet_seconds=0, now=time.time())
-            steps["register (sha256, ledger)"] = time.perf_counter() - started
-            (file_id,) = registered.file_ids
-            for label, step in (
-                ("stage", lambda: pipeline.stage(engine, settings, file_id, landing=landing, outbox=outbox)),
-                (
-                    "validate (GX, in PostgreSQL)",
-                    lambda: pipeline.validate(engine, settings, file_id, outbox=outbox),
-                ),
-                ("publish (core + marts)", lambda: pipeline.publish(engine, file_id, outbox=outbox)),
-            ):
-                started = time.perf_counter()
-                reached = step()
-                steps[label] = time.perf_counter() - started
-        finally:
-            read.read_file, rows.normalise_table, staging.create_and_copy = originals
-        with engine.connect() as conn:
-            ledger = pipeline.ledger_row(conn, file_id)
-        total = sum(steps.values())
-        n_read = int(ledger["rows_read"] or 0)
-
-        print(
-            f"\npopdata bench-ingest — {path.name}, {size_mb:.1f} MB GB18030, {n_read} rows "
-            f"({ledger['rows_loaded']} loaded, {ledger['rows_rejected']} rejected), reached {reached!r}"
-        )
-        print(f"GX import before timing: {gx_import:.1f}s\n")
-        print(f"{'phase':<32}{'seconds':>9}{'rows/s':>12}{'share':>8}")
-        print(f"{'(a) raw COPY (text, UNLOGGED)':<32}{copy_seconds:>9.2f}{copied / copy_seconds:>12,.0f}")
-        print("(b) full ingest")
-        for label, seconds in steps.items():
-            print(f"  {label:<30}{seconds:>9.2f}{n_read / seconds:>12,.0f}{seconds / total:>8.0%}")
-            if label == "stage":
-                for sub, sub_seconds in timings.items():
-                    print(
-                        f"  {sub:<30}{sub_seconds:>9.2f}{n_read / sub_seconds:>12,.0f}{sub_seconds / total:>8.0%}"
-                    )
-        print(f"  {'full ingest total':<30}{total:>9.2f}{n_read / total:>12,.0f}{1:>8.0%}")
-        print(f"\nfull ingest ÷ raw COPY: {total / copy_seconds:.1f}x (target ≤ 3x)")
-        validate_seconds = steps.get("validate (GX, in PostgreSQL)")
-        if validate_seconds is not None and timings.get("  COPY to staging"):
-            print(
-                f"GX validation (full suite, 1 staged file) ÷ the COPY that staged it: "
-                f"{validate_seconds / timings['  COPY to staging']:.2f}x (issue 4 target ≤ 2x)"
+    with progress_bar(
+        len(STAGES), "popdata bench-ingest", lines=True, console=Console(stderr=True), transient=True
+    ) as bar:
+        # the file is generated in a child process: its memory does not count in the peak below
+        with bar.step(STAGES[0]):
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "popdata.bench_ingest",
+                    "--rows",
+                    str(args.rows),
+                    "--seed",
+                    str(args.seed),
+                    "--prepare-only",
+                ],
+                check=True,
             )
-        peak = _peak_rss_mib()
-        print(
-            f"peak memory (RSS high-water mark of this process): {peak:,.0f} MiB "
-            f"(before the runs: {rss_before:,.0f} MiB; target < 4 GiB); GX validation and publish run "
-            "in PostgreSQL and are not counted"
+            cached = prepare(args.rows, args.seed)
+
+        os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+        with bar.step(STAGES[1]):
+            started = time.perf_counter()
+            import great_expectations  # noqa: F401  (the GX import, paid before timing)
+
+            import popdata.quality.gx  # noqa: F401
+
+            gx_import = time.perf_counter() - started
+        settings = load_settings()
+        server_url = make_url(db.warehouse_url(settings))
+        name = f"popdata_bench_ingest_{uuid.uuid4().hex[:8]}"
+        bench_url = server_url.set(database=name).render_as_string(hide_password=False)
+        db.ensure_database(bench_url)
+        engine = sa.create_engine(bench_url)
+        if args.slow_sql is not None:
+            _log_slow_statements(engine, args.slow_sql)
+        work = Path(tempfile.mkdtemp(prefix="popdata-bench-ingest-"))
+        try:
+            with bar.step(STAGES[2]):
+                landing, outbox = work / "landing", work / "outbox"
+                shutil.copytree(cached, landing)
+                migrate.upgrade(engine)
+                feed, regions = feed_by_id(FEED), feed_by_id(REGIONS)
+                pipeline.process(
+                    engine,
+                    settings,
+                    regions,
+                    landing=landing,
+                    outbox=outbox,
+                    quiet_seconds=0,
+                    now=time.time(),
+                )
+                path = next((landing / feed.agency / feed.feed).glob("*.csv"))
+                size_mb = path.stat().st_size / 1e6
+                rss_before = _peak_rss_mib()
+
+            with bar.step(STAGES[3]):
+                copied, copy_seconds = raw_copy(engine, path)
+
+            timings: dict[str, float] = {}
+            originals = (read.read_file, rows.normalise_table, staging.create_and_copy)
+            read.read_file = _timing("  decode + parse", timings, read.read_file)
+            rows.normalise_table = _timing("  normalise", timings, rows.normalise_table)
+            staging.create_and_copy = _timing("  COPY to staging", timings, staging.create_and_copy)
+            steps: dict[str, float] = {}
+            try:
+                with bar.step(STAGES[4]):
+                    started = time.perf_counter()
+                    registered = pipeline.register(engine, feed, landing, quiet_seconds=0, now=time.time())
+                    steps["register (sha256, ledger)"] = time.perf_counter() - started
+                (file_id,) = registered.file_ids
+                for label, step in (
+                    (
+                        "stage",
+                        lambda: pipeline.stage(engine, settings, file_id, landing=landing, outbox=outbox),
+                    ),
+                    (
+                        "validate (GX, in PostgreSQL)",
+                        lambda: pipeline.validate(engine, settings, file_id, outbox=outbox),
+                    ),
+                    ("publish (core + marts)", lambda: pipeline.publish(engine, file_id, outbox=outbox)),
+                ):
+                    with bar.step(label):
+                        started = time.perf_counter()
+                        reached = step()
+                        steps[label] = time.perf_counter() - started
+            finally:
+                read.read_file, rows.normalise_table, staging.create_and_copy = originals
+            with engine.connect() as conn:
+                ledger = pipeline.ledger_row(conn, file_id)
+            n_read = int(ledger["rows_read"] or 0)
+            report = figures(
+                headline=(
+                    f"popdata bench-ingest — {path.name}, {size_mb:.1f} MB GB18030, {n_read} rows "
+                    f"({ledger['rows_loaded']} loaded, {ledger['rows_rejected']} rejected), reached {reached!r}"
+                ),
+                gx_import=gx_import,
+                rows_read=n_read,
+                copied=copied,
+                copy_seconds=copy_seconds,
+                steps=steps,
+                timings=timings,
+                peak_mib=_peak_rss_mib(),
+                rss_before_mib=rss_before,
+            )
+        finally:
+            engine.dispose()
+            db.drop_database(bench_url)
+            shutil.rmtree(work, ignore_errors=True)
+    print_renderables(report)
+
+
+def phase_table(
+    *,
+    rows_read: int,
+    copied: int,
+    copy_seconds: float,
+    steps: dict[str, float],
+    timings: dict[str, float],
+) -> Table:
+    """(a) the raw COPY, (b) the full ingest step by step (the stage split into its parts), then its total.
+
+    rows/s are the rows read of the file over each phase's seconds; share is of the full ingest total.
+    """
+    table = new_table(None, ["phase", ("seconds", "right"), ("rows/s", "right"), ("share", "right")])
+    total = sum(steps.values())
+    table.add_row("(a) raw COPY (text, UNLOGGED)", f"{copy_seconds:.2f}", f"{copied / copy_seconds:,.0f}", "")
+    table.add_row("(b) full ingest", "", "", "")
+    for label, seconds in steps.items():
+        table.add_row(f"  {label}", f"{seconds:.2f}", f"{rows_read / seconds:,.0f}", f"{seconds / total:.0%}")
+        if label == "stage":
+            for sub, sub_seconds in timings.items():
+                table.add_row(
+                    f"  {sub}",
+                    f"{sub_seconds:.2f}",
+                    f"{rows_read / sub_seconds:,.0f}",
+                    f"{sub_seconds / total:.0%}",
+                )
+    table.add_section()
+    table.add_row("  full ingest total", f"{total:.2f}", f"{rows_read / total:,.0f}", f"{1:.0%}")
+    return table
+
+
+def figures(
+    *,
+    headline: str,
+    gx_import: float,
+    rows_read: int,
+    copied: int,
+    copy_seconds: float,
+    steps: dict[str, float],
+    timings: dict[str, float],
+    peak_mib: float,
+    rss_before_mib: float,
+) -> list[RenderableType]:
+    """What ``make bench-ingest`` prints: the file, the phase table, the ratios and the peak memory."""
+    total = sum(steps.values())
+    lines = [f"\nfull ingest ÷ raw COPY: {total / copy_seconds:.1f}x (target ≤ 3x)"]
+    validate_seconds = steps.get("validate (GX, in PostgreSQL)")
+    if validate_seconds is not None and timings.get("  COPY to staging"):
+        lines.append(
+            f"GX validation (full suite, 1 staged file) ÷ the COPY that staged it: "
+            f"{validate_seconds / timings['  COPY to staging']:.2f}x (issue 4 target ≤ 2x)"
         )
-    finally:
-        engine.dispose()
-        db.drop_database(bench_url)
-        shutil.rmtree(work, ignore_errors=True)
+    lines.append(
+        f"peak memory (RSS high-water mark of this process): {peak_mib:,.0f} MiB "
+        f"(before the runs: {rss_before_mib:,.0f} MiB; target < 4 GiB); GX validation and publish run "
+        "in PostgreSQL and are not counted"
+    )
+    return [
+        Text("\n" + headline),
+        Text(f"GX import before timing: {gx_import:.1f}s\n"),
+        phase_table(
+            rows_read=rows_read, copied=copied, copy_seconds=copy_seconds, steps=steps, timings=timings
+        ),
+        *(Text(line) for line in lines),
+    ]
 
 
 if __name__ == "__main__":

@@ -45,12 +45,19 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from rich.console import Console, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from popdata.progress import ProgressBar, new_table, print_renderables, progress_bar, render_text
 
 DEFAULT_SIZES = (100_000, 300_000, 1_000_000)
 DEFAULT_SEED = 2014
@@ -119,21 +126,41 @@ def _pct(value: float | None) -> str:
     return "—" if value is None else f"{100 * value:.3f}%"
 
 
-def format_table(results: Sequence[SizeResult]) -> str:
-    """One row per size: persons, mentions, link seconds, mentions/s, peak MiB, precision, recall."""
-    header = (
-        f"{'persons':>10}{'mentions':>11}{'link s':>9}{'mentions/s':>12}{'peak MiB':>10}"
-        f"{'precision':>11}{'recall':>10}{'ingest s':>10}  status"
+def results_table(results: Sequence[SizeResult]) -> Table:
+    """One row per size: persons, mentions, link seconds, mentions/s, peak MiB, precision, recall, status."""
+    table = new_table(
+        None,
+        [
+            ("persons", "right"),
+            ("mentions", "right"),
+            ("link s", "right"),
+            ("mentions/s", "right"),
+            ("peak MiB", "right"),
+            ("precision", "right"),
+            ("recall", "right"),
+            ("ingest s", "right"),
+            "status",
+        ],
     )
-    lines = [header, "-" * len(header)]
     for r in results:
         status = r.status if r.status == "ok" else f"{r.status} (in: {r.last_phase or '?'})"
-        lines.append(
-            f"{r.persons:>10,}{_fmt(r.mentions, ',')!s:>11}{_fmt(r.link_seconds, '.1f'):>9}"
-            f"{_fmt(r.mentions_per_second, ',.0f'):>12}{_fmt(r.peak_mib, ',.0f'):>10}"
-            f"{_pct(r.precision):>11}{_pct(r.recall):>10}{_fmt(r.ingest_seconds, '.0f'):>10}  {status}"
+        table.add_row(
+            f"{r.persons:,}",
+            _fmt(r.mentions, ","),
+            _fmt(r.link_seconds, ".1f"),
+            _fmt(r.mentions_per_second, ",.0f"),
+            _fmt(r.peak_mib, ",.0f"),
+            _pct(r.precision),
+            _pct(r.recall),
+            _fmt(r.ingest_seconds, ".0f"),
+            status,
         )
-    return "\n".join(lines)
+    return table
+
+
+def format_table(results: Sequence[SizeResult]) -> str:
+    """:func:`results_table` as plain text (header, rule, one line per size)."""
+    return render_text([results_table(results)])
 
 
 def growth_lines(results: Sequence[SizeResult]) -> list[str]:
@@ -157,14 +184,22 @@ def growth_lines(results: Sequence[SizeResult]) -> list[str]:
     return lines
 
 
-def format_phases(result: SizeResult) -> str:
+def phases_table(result: SizeResult) -> Table:
     """Where the time and the memory of one linkage run went, phase by phase."""
     total = result.link_seconds or sum(p.seconds for p in result.phases if not p.label.startswith(" "))
-    lines = [f"{'phase of link.run':<44}{'seconds':>9}{'share':>8}{'peak MiB at end':>17}"]
+    table = new_table(
+        None,
+        ["phase of link.run", ("seconds", "right"), ("share", "right"), ("peak MiB at end", "right")],
+    )
     for p in result.phases:
         share = f"{p.seconds / total:.0%}" if total else "—"
-        lines.append(f"{p.label:<44}{p.seconds:>9.2f}{share:>8}{p.peak_mib:>17,.0f}")
-    return "\n".join(lines)
+        table.add_row(p.label, f"{p.seconds:.2f}", share, f"{p.peak_mib:,.0f}")
+    return table
+
+
+def format_phases(result: SizeResult) -> str:
+    """:func:`phases_table` as plain text."""
+    return render_text([phases_table(result)])
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -434,30 +469,72 @@ def _describe_exit(code: int) -> str:
     return f"exit status {code}"
 
 
+def _start(command: list[str], bar: ProgressBar | None, **kwargs: Any) -> tuple[subprocess.Popen[str], Any]:
+    """Start a child process; while a live bar is shown, its stderr is relayed above the bar (else inherited).
+
+    Returns the child and the relaying thread (``None`` when nothing is relayed).
+    """
+    if bar is None or bar.mode != "live":
+        return subprocess.Popen(command, text=True, **kwargs), None
+    child = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, errors="replace", **kwargs)
+    stream = child.stderr
+    assert stream is not None
+
+    def pump() -> None:
+        for line in stream:
+            bar.log(line.rstrip("\n"))
+
+    thread = threading.Thread(target=pump, name="bench-link-relay", daemon=True)
+    thread.start()
+    return child, thread
+
+
+def _join(relay: Any) -> None:
+    """Wait for a relaying thread of :func:`_start` to print the last lines of its child."""
+    if relay is not None:
+        relay.join(timeout=10)
+
+
 def bench_size(
-    persons: int, seed: int, *, link_timeout: float | None, count_pairs: bool, profile: bool = False
+    persons: int,
+    seed: int,
+    *,
+    link_timeout: float | None,
+    count_pairs: bool,
+    profile: bool = False,
+    bar: ProgressBar | None = None,
 ) -> SizeResult:
-    """Generate (cached), ingest into a scratch database, link in a child process, score; drop the database."""
+    """Generate (cached), ingest into a scratch database, link in a child process, score; drop the database.
+
+    ``bar`` shows the current stage of this size (generate, ingest, link and evaluate).
+    """
     import sqlalchemy as sa
     from sqlalchemy.engine import make_url
 
     from popdata.config.settings import load_settings
     from popdata.warehouse import db, migrate
 
+    def stage(text: str) -> None:
+        if bar is not None:
+            bar.set_step(f"{persons:,} persons: {text}")
+
+    stage("generate (cached)")
     started = time.perf_counter()
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "popdata.bench_link",
-            "--persons",
-            str(persons),
-            "--seed",
-            str(seed),
-            "--prepare-only",
-        ],
-        check=True,
-    )
+    command = [
+        sys.executable,
+        "-m",
+        "popdata.bench_link",
+        "--persons",
+        str(persons),
+        "--seed",
+        str(seed),
+        "--prepare-only",
+    ]
+    prepare_child, relay = _start(command, bar)
+    code = prepare_child.wait()
+    _join(relay)
+    if code != 0:
+        raise subprocess.CalledProcessError(code, command)
     cache = cache_dir(persons, seed)
     generated = time.perf_counter() - started
     ready = (cache / "READY").read_text(encoding="utf-8").strip()
@@ -475,6 +552,7 @@ def bench_size(
         landing = work / "landing"
         shutil.copytree(cache / "landing", landing)
         migrate.upgrade(engine)
+        stage("ingest")
         print(f"ingesting {persons:,} persons into {name} …", file=sys.stderr, flush=True)
         started = time.perf_counter()
         result.files, result.rows_loaded = ingest(engine, landing, work)
@@ -501,7 +579,8 @@ def bench_size(
         ]
         command += ["--count-pairs"] if count_pairs else []
         command += ["--profile"] if profile else []
-        child = subprocess.Popen(command, start_new_session=True)
+        stage("link and evaluate (child process)")
+        child, relay = _start(command, bar, start_new_session=True)
         try:
             code = child.wait(timeout=link_timeout)
             status = "ok" if code == 0 else _describe_exit(code)
@@ -509,6 +588,7 @@ def bench_size(
             os.killpg(child.pid, signal.SIGKILL)
             child.wait()
             status = f"stopped after {link_timeout:.0f}s"
+        _join(relay)
         if result_path.is_file():
             measured = SizeResult.from_dict(json.loads(result_path.read_text(encoding="utf-8")))
             for name_ in ("mentions", "link_seconds", "rss_before_mib", "peak_mib", "precision", "recall"):
@@ -527,21 +607,26 @@ def bench_size(
     return result
 
 
-def report(results: Sequence[SizeResult], seed: int) -> str:
-    """The printed report: the table, the growth, then the phases of the largest size that ran."""
-    lines = [
-        f"popdata bench-link — seed {seed}, {os.cpu_count()} CPUs, load average "
-        + " ".join(f"{x:.2f}" for x in os.getloadavg()),
-        "",
-        format_table(results),
+def report_renderables(results: Sequence[SizeResult], seed: int) -> list[RenderableType]:
+    """The report: the results table, the growth, then the phases of the largest size that ran."""
+    out: list[RenderableType] = [
+        Text(
+            f"popdata bench-link — seed {seed}, {os.cpu_count()} CPUs, load average "
+            + " ".join(f"{x:.2f}" for x in os.getloadavg())
+            + "\n"
+        ),
+        results_table(results),
     ]
+    lines: list[str] = []
     growth = growth_lines(results)
     if growth:
         lines += ["", "growth of the linkage time:", *(f"  {g}" for g in growth)]
     ran = [r for r in results if r.phases]
     if ran:
         largest = max(ran, key=lambda r: r.persons)
-        lines += ["", f"phases at {largest.persons:,} persons ({largest.status}):", format_phases(largest)]
+        lines += ["", f"phases at {largest.persons:,} persons ({largest.status}):"]
+        out += [Text("\n".join(lines)), phases_table(largest)]
+        lines = []
         details = {k: v for k, v in largest.details.items() if k != "slow_sql"}
         if details:
             lines += ["details: " + json.dumps(details, ensure_ascii=False)]
@@ -558,7 +643,13 @@ def report(results: Sequence[SizeResult], seed: int) -> str:
         f"target at 1 000 000 persons: link.run under {TARGET_SECONDS:.0f}s and {TARGET_MIB / 1024:.0f} GiB"
         " (peak = RSS high-water mark of the linkage process, DuckDB included, PostgreSQL not)",
     ]
-    return "\n".join(lines)
+    out.append(Text("\n".join(lines)))
+    return out
+
+
+def report(results: Sequence[SizeResult], seed: int) -> str:
+    """:func:`report_renderables` as plain text."""
+    return render_text(report_renderables(results, seed))
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -582,18 +673,28 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     results: list[SizeResult] = []
-    for persons in args.persons:
-        results.append(
-            bench_size(
-                persons,
-                args.seed,
-                link_timeout=args.link_timeout,
-                count_pairs=args.count_pairs,
-                profile=args.profile,
-            )
-        )
-        print(f"\n{format_table(results)}\n", file=sys.stderr, flush=True)
-    print("\n" + report(results, args.seed))
+    with progress_bar(
+        len(args.persons),
+        "popdata bench-link",
+        lines=True,
+        console=Console(stderr=True, markup=False, highlight=False),
+        unit="sizes",
+    ) as bar:
+        for persons in args.persons:
+            with bar.step(f"{persons:,} persons"):
+                results.append(
+                    bench_size(
+                        persons,
+                        args.seed,
+                        link_timeout=args.link_timeout,
+                        count_pairs=args.count_pairs,
+                        profile=args.profile,
+                        bar=bar,
+                    )
+                )
+            bar.log(f"\n{format_table(results)}\n")
+    print()
+    print_renderables(report_renderables(results, args.seed))
 
 
 if __name__ == "__main__":

@@ -17,10 +17,16 @@ import sys
 import time
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from popdata.config.settings import load_settings
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from popdata.generate import GenerationSummary
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -40,20 +46,39 @@ def main() -> None:
     "--out", type=click.Path(path_type=Path), required=True, help="output folder (landing/ and truth/)"
 )
 @click.option("--clean/--no-clean", default=False, help="produce files without injected defects")
-@click.option("--progress/--no-progress", default=True, show_default=True, help="show a progress bar")
+@click.option(
+    "--progress/--no-progress",
+    default=True,
+    show_default=True,
+    help="show a progress bar (only on a terminal)",
+)
 def generate(persons: int, seed: int, out: Path, clean: bool, progress: bool) -> None:
     """Generate a synthetic county: every agency's extracts in the contract's formats, plus ground truth."""
     from popdata.generate import DefectRates, generate_county
+    from popdata.progress import make_console
 
     result = generate_county(
         out, persons=persons, seed=seed, rates=DefectRates.none() if clean else None, progress=progress
     )
-    click.echo(
+    console = make_console()
+    console.print(
         f"generated {result.persons} persons (seed {result.seed}) in {result.seconds:.1f}s: "
-        f"{result.files} files under {out / 'landing'}, ground truth under {out / 'truth'}"
+        f"{result.files} files under {out / 'landing'}, ground truth under {out / 'truth'}",
+        soft_wrap=True,
     )
-    for feed, count in sorted(result.rows_by_feed.items()):
-        click.echo(f"  {feed:<28}{count:>10} rows")
+    console.print(_generation_table(result))
+
+
+def _generation_table(result: GenerationSummary) -> Table:
+    """Rows and files of each feed of a generation, with totals."""
+    from popdata.progress import new_table
+
+    table = new_table("generated extracts", ["feed", ("rows", "right"), ("files", "right")])
+    for feed in sorted(set(result.rows_by_feed) | set(result.files_by_feed)):
+        table.add_row(feed, f"{result.rows_by_feed.get(feed, 0):,}", f"{result.files_by_feed.get(feed, 0):,}")
+    table.add_section()
+    table.add_row("total", f"{sum(result.rows_by_feed.values()):,}", f"{result.files:,}")
+    return table
 
 
 # --- run ------------------------------------------------------------------------------------------
@@ -78,7 +103,15 @@ def generate(persons: int, seed: int, out: Path, clean: bool, progress: bool) ->
     help="quiet period for files without a manifest (default POPDATA_QUIET_SECONDS or 60)",
 )
 @click.option("--verbose", is_flag=True, help="show Airflow's own log lines")
-def run(landing: Path, outbox: Path, as_of: object, quiet_seconds: float | None, verbose: bool) -> None:
+@click.option(
+    "--progress/--no-progress",
+    default=True,
+    show_default=True,
+    help="a progress bar over the DAG runs on a terminal, one line per DAG run otherwise",
+)
+def run(
+    landing: Path, outbox: Path, as_of: object, quiet_seconds: float | None, verbose: bool, progress: bool
+) -> None:
     """Process every pending drop in LANDING end to end through the Airflow DAGs, then print a summary.
 
     Exits 1 when a DAG run failed. Files already processed (same path, same bytes) are not processed again.
@@ -95,9 +128,15 @@ def run(landing: Path, outbox: Path, as_of: object, quiet_seconds: float | None,
         as_of=as_of_date,
         quiet_seconds=quiet_seconds,
         verbose=verbose,
+        progress=progress,
     )
-    click.echo("")
-    click.echo(runner.summary(db.get_engine(settings), report))
+    from popdata.progress import make_console, print_renderables
+
+    console = make_console()
+    console.line()
+    print_renderables(
+        runner.summary_renderables(runner.collect_summary(db.get_engine(settings), report)), console
+    )
     click.echo(f"receipts: {outbox.resolve()}/<agency>/receipts/")
     click.echo(f"warehouse: {_display_url(db.warehouse_url(settings))}")
     if report.failed:

@@ -18,11 +18,15 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from rich.console import RenderableType
+from rich.table import Table
+from rich.text import Text
 
 from popdata import airflow_env
 from popdata.config.feeds import Feed, default_feeds
 from popdata.config.settings import Settings
 from popdata.ingest import arrive
+from popdata.progress import new_table, progress_bar
 from popdata.warehouse import db, migrate
 
 log = logging.getLogger(__name__)
@@ -37,6 +41,7 @@ class RunReport:
 
     as_of: date | None
     dag_runs: dict[str, str] = field(default_factory=dict)
+    dag_seconds: dict[str, float] = field(default_factory=dict)
     failed_tasks: dict[str, list[str]] = field(default_factory=dict)
     unconfigured: list[Path] = field(default_factory=list)
     waited_seconds: float = 0.0
@@ -130,8 +135,14 @@ def run(
     as_of: date | None = None,
     quiet_seconds: float | None = None,
     verbose: bool = False,
+    progress: bool = True,
 ) -> RunReport:
-    """Run the ingest DAG of every feed with files in ``landing``; returns what happened."""
+    """Run the ingest DAG of every feed with files in ``landing``; returns what happened.
+
+    ``progress`` shows a bar over the DAG runs (the current DAG id and the elapsed time)
+    when stdout is a terminal, one line per DAG run otherwise; with ``verbose`` (Airflow's
+    own log lines on screen) it is always one line per DAG run.
+    """
     started = time.monotonic()
     landing, outbox = landing.resolve(), outbox.resolve()
     if not landing.is_dir():
@@ -162,13 +173,17 @@ def run(
         dags.append((build_link_dag(feeds), {}))
         dags.append((build_reconcile_dag(), {"outbox": str(outbox)}))
         dags.append((build_cross_feed_dag(feeds), {}))
-    for dag, dag_conf in dags:
-        print(f"running {dag.dag_id} …", flush=True)
-        dag_run = dag.test(logical_date=logical, run_conf=dag_conf)
-        state = str(getattr(dag_run.state, "value", dag_run.state))
-        report.dag_runs[dag.dag_id] = state
-        if state != "success":
-            report.failed_tasks[dag.dag_id] = _failed_tasks(settings, dag.dag_id, dag_run.run_id)
+    # with --verbose, Airflow's log lines would tear a live bar: one plain line per DAG run instead
+    with progress_bar(len(dags), "running DAG", enabled=progress, lines=True, live=not verbose) as bar:
+        for dag, dag_conf in dags:
+            with bar.step(dag.dag_id):
+                dag_started = time.monotonic()
+                dag_run = dag.test(logical_date=logical, run_conf=dag_conf)
+                report.dag_seconds[dag.dag_id] = time.monotonic() - dag_started
+            state = str(getattr(dag_run.state, "value", dag_run.state))
+            report.dag_runs[dag.dag_id] = state
+            if state != "success":
+                report.failed_tasks[dag.dag_id] = _failed_tasks(settings, dag.dag_id, dag_run.run_id)
     report.data_docs = _data_docs_index(settings)
     report.seconds = time.monotonic() - started
     return report
@@ -209,47 +224,77 @@ def _failed_tasks(settings: Settings, dag_id: str, run_id: str) -> list[str]:
     return [f"{t.task_id}{f'[{t.map_index}]' if t.map_index >= 0 else ''}: {t.state}" for t in found]
 
 
-def summary(engine: sa.Engine, report: RunReport | None = None) -> str:
-    """A readable summary of the warehouse: files by status, rows, and headline figures."""
-    lines: list[str] = []
+_FEEDS_SQL = """
+SELECT agency, feed, count(*) AS files,
+       count(*) FILTER (WHERE status = 'loaded') AS loaded,
+       count(*) FILTER (WHERE status = 'loaded_with_rejections') AS with_rejections,
+       count(*) FILTER (WHERE status = 'quarantined') AS quarantined,
+       count(*) FILTER (WHERE status = 'duplicate') AS duplicate,
+       count(*) FILTER (WHERE status IS NULL) AS in_flight,
+       coalesce(sum(rows_read), 0) AS rows_read, coalesce(sum(rows_loaded), 0) AS rows_loaded,
+       coalesce(sum(rows_rejected), 0) AS rows_rejected
+FROM audit.file_ledger GROUP BY agency, feed ORDER BY agency, feed
+"""
+
+# the per-feed figures of the summary, in the order of its columns
+FEED_COUNTS = (
+    "files",
+    "loaded",
+    "with_rejections",
+    "quarantined",
+    "duplicate",
+    "in_flight",
+    "rows_read",
+    "rows_loaded",
+    "rows_rejected",
+)
+
+
+@dataclass(frozen=True)
+class FeedFiles:
+    """The ledger's figures of one feed: files by status and rows read, loaded and rejected."""
+
+    agency: str
+    feed: str
+    files: int
+    loaded: int
+    with_rejections: int
+    quarantined: int
+    duplicate: int
+    in_flight: int
+    rows_read: int
+    rows_loaded: int
+    rows_rejected: int
+
+    @property
+    def name(self) -> str:
+        """``agency/feed``."""
+        return f"{self.agency}/{self.feed}"
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What :func:`summary` prints, gathered once: ledger figures, warehouse notes and the run."""
+
+    feeds: list[FeedFiles]
+    notes: list[str]  # mart.population availability, cross-feed checks, the headline figures
+    report: RunReport | None = None
+
+
+def collect_summary(engine: sa.Engine, report: RunReport | None = None) -> Summary:
+    """Read the ledger, the cross-feed checks and the population headline from the warehouse."""
+    notes: list[str] = []
     with engine.connect() as conn:
-        rows = (
-            conn.execute(
-                sa.text(
-                    """
-                SELECT agency, feed, count(*) AS files,
-                       count(*) FILTER (WHERE status = 'loaded') AS loaded,
-                       count(*) FILTER (WHERE status = 'loaded_with_rejections') AS with_rejections,
-                       count(*) FILTER (WHERE status = 'quarantined') AS quarantined,
-                       count(*) FILTER (WHERE status = 'duplicate') AS duplicate,
-                       count(*) FILTER (WHERE status IS NULL) AS in_flight,
-                       coalesce(sum(rows_read), 0) AS rows_read, coalesce(sum(rows_loaded), 0) AS rows_loaded,
-                       coalesce(sum(rows_rejected), 0) AS rows_rejected
-                FROM audit.file_ledger GROUP BY agency, feed ORDER BY agency, feed
-                """
-                )
-            )
-            .mappings()
-            .all()
-        )
-        lines.append(
-            f"{'feed':<32}{'files':>6}{'loaded':>8}{'w/rej':>7}{'quar':>6}{'dup':>5}"
-            f"{'rows read':>11}{'loaded':>10}{'rejected':>10}"
-        )
-        for r in rows:
-            lines.append(
-                f"{r['agency'] + '/' + r['feed']:<32}{r['files']:>6}{r['loaded']:>8}{r['with_rejections']:>7}"
-                f"{r['quarantined']:>6}{r['duplicate']:>5}{r['rows_read']:>11}{r['rows_loaded']:>10}"
-                f"{r['rows_rejected']:>10}"
-            )
-        if not rows:
-            lines.append("(no files in the ledger yet)")
+        feeds = [
+            FeedFiles(agency=r["agency"], feed=r["feed"], **{k: int(r[k]) for k in FEED_COUNTS})
+            for r in conn.execute(sa.text(_FEEDS_SQL)).mappings().all()
+        ]
         try:
             latest = conn.execute(sa.text(_HEADLINE_SQL)).mappings().first()
         except sa.exc.DBAPIError as exc:
             conn.rollback()
             latest = None
-            lines.append(f"mart.population unavailable: {str(exc.orig).splitlines()[0]}")
+            notes.append(f"mart.population unavailable: {str(exc.orig).splitlines()[0]}")
         try:
             checks = conn.execute(
                 sa.text(
@@ -261,31 +306,130 @@ def summary(engine: sa.Engine, report: RunReport | None = None) -> str:
             conn.rollback()
             checks = []
         for check in checks:
-            lines.append(
+            notes.append(
                 f"cross-feed {check.suite.removeprefix('cross_feed__')} ({check.batch}): "
                 f"{'passed' if check.success else 'FAILED'}, {check.unexpected_count} of "
                 f"{check.element_count} rows unexpected"
             )
         if latest:
             ratio = f"{100 * latest['men'] / latest['women']:.1f}" if latest["women"] else "n/a"
-            lines.append(
+            notes.append(
                 f"mart.population at {latest['reference_date']}: {latest['persons']} registered persons "
                 f"in {latest['villages']} villages (men {latest['men']}, women {latest['women']}, "
                 f"{ratio} men per 100 women)"
             )
-    if report is not None:
-        for dag_id, state in report.dag_runs.items():
-            lines.append(f"DAG run {dag_id}: {state}")
-            lines.extend(f"    {task}" for task in report.failed_tasks.get(dag_id, []))
-        if report.failed_tasks:
-            lines.append("(popdata run --verbose shows Airflow's log with each task's error)")
-        if report.unconfigured:
-            lines.append(
-                f"{len(report.unconfigured)} file(s) belong to feeds this version does not ingest yet; "
-                "they stay in the landing folder untouched, e.g. "
-                + ", ".join(p.name for p in report.unconfigured[:3])
-            )
-        if report.data_docs is not None:
-            lines.append(f"Data Docs (数据质量文档): {report.data_docs.as_uri()}")
-        lines.append(f"as of {report.as_of}; took {report.seconds:.1f}s")
+    return Summary(feeds=feeds, notes=notes, report=report)
+
+
+def feed_lines(feeds: list[FeedFiles]) -> list[str]:
+    """The per-feed figures as a fixed-width text table (``popdata status``)."""
+    lines = [
+        f"{'feed':<32}{'files':>6}{'loaded':>8}{'w/rej':>7}{'quar':>6}{'dup':>5}"
+        f"{'rows read':>11}{'loaded':>10}{'rejected':>10}"
+    ]
+    for r in feeds:
+        lines.append(
+            f"{r.name:<32}{r.files:>6}{r.loaded:>8}{r.with_rejections:>7}"
+            f"{r.quarantined:>6}{r.duplicate:>5}{r.rows_read:>11}{r.rows_loaded:>10}"
+            f"{r.rows_rejected:>10}"
+        )
+    if not feeds:
+        lines.append("(no files in the ledger yet)")
+    return lines
+
+
+def run_lines(report: RunReport) -> list[str]:
+    """One line per DAG run (and its failed tasks), unconfigured files, Data Docs, reference date, time."""
+    lines: list[str] = []
+    for dag_id, state in report.dag_runs.items():
+        lines.append(f"DAG run {dag_id}: {state}")
+        lines.extend(f"    {task}" for task in report.failed_tasks.get(dag_id, []))
+    if report.failed_tasks:
+        lines.append("(popdata run --verbose shows Airflow's log with each task's error)")
+    if report.unconfigured:
+        lines.append(
+            f"{len(report.unconfigured)} file(s) belong to feeds this version does not ingest yet; "
+            "they stay in the landing folder untouched, e.g. "
+            + ", ".join(p.name for p in report.unconfigured[:3])
+        )
+    if report.data_docs is not None:
+        lines.append(f"Data Docs (数据质量文档): {report.data_docs.as_uri()}")
+    lines.append(f"as of {report.as_of}; took {report.seconds:.1f}s")
+    return lines
+
+
+def summary_text(data: Summary) -> str:
+    """:class:`Summary` as plain text: the feed table, the notes, then the run's lines."""
+    lines = feed_lines(data.feeds) + data.notes
+    if data.report is not None:
+        lines += run_lines(data.report)
     return "\n".join(lines)
+
+
+def summary(engine: sa.Engine, report: RunReport | None = None) -> str:
+    """A readable summary of the warehouse: files by status, rows, and headline figures."""
+    return summary_text(collect_summary(engine, report))
+
+
+def files_table(feeds: list[FeedFiles]) -> Table:
+    """The ledger's files per feed: status counts and rows read, loaded and rejected, with totals.
+
+    Files by status: loaded, loaded with rejections (``w/ rej``), quarantined (``quar``),
+    duplicate (``dup``) and still in flight (no status yet).
+    """
+    table = new_table(
+        "files per feed",
+        [
+            "feed",
+            ("files", "right"),
+            ("loaded", "right"),
+            ("w/ rej", "right"),
+            ("quar", "right"),
+            ("dup", "right"),
+            ("in flight", "right"),
+            ("rows read", "right"),
+            ("rows loaded", "right"),
+            ("rejected", "right"),
+        ],
+    )
+    for r in feeds:
+        table.add_row(r.name, *(f"{getattr(r, k):,}" for k in FEED_COUNTS))
+    if not feeds:
+        table.add_row("(no files in the ledger yet)", *([""] * len(FEED_COUNTS)))
+    else:
+        table.add_section()
+        table.add_row("total", *(f"{sum(getattr(r, k) for r in feeds):,}" for k in FEED_COUNTS))
+    return table
+
+
+def dag_runs_table(report: RunReport) -> Table:
+    """The DAG runs of one ``popdata run``: state, seconds and the tasks that did not succeed."""
+    table = new_table("DAG runs", ["DAG", "state", ("seconds", "right"), "failed tasks"])
+    for dag_id, state in report.dag_runs.items():
+        seconds = report.dag_seconds.get(dag_id)
+        table.add_row(
+            dag_id,
+            state,
+            "—" if seconds is None else f"{seconds:.1f}",
+            ", ".join(report.failed_tasks.get(dag_id, [])),
+        )
+    if not report.dag_runs:
+        table.add_row("(no feed with files: no DAG ran)", "", "", "")
+    else:
+        table.add_section()
+        table.add_row("total", f"{len(report.failed)} failed", f"{sum(report.dag_seconds.values()):.1f}", "")
+    return table
+
+
+def summary_renderables(data: Summary) -> list[RenderableType]:
+    """:class:`Summary` for a rich console: the files table, the DAG runs table, then the text lines.
+
+    The text lines are those of :func:`summary` after its feed table (notes, ``DAG run <id>: <state>``,
+    Data Docs, reference date), kept as plain lines so that scripts can grep them.
+    """
+    renderables: list[RenderableType] = [files_table(data.feeds), Text("")]
+    if data.report is not None:
+        renderables += [dag_runs_table(data.report), Text("")]
+    lines = data.notes + (run_lines(data.report) if data.report is not None else [])
+    renderables.extend(Text(line) for line in lines)
+    return renderables

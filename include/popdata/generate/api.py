@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
-import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from popdata.generate import fp, health, police, stats
 from popdata.generate.events import Plan, plan_events
@@ -31,6 +30,7 @@ from popdata.generate.rates import DefectRates
 from popdata.generate.regions import build_county
 from popdata.generate.truth import TruthSink, iso_dates
 from popdata.generate.writer import FeedTable, FeedWriter
+from popdata.progress import progress_bar
 
 GENERATOR_VERSION = 1
 
@@ -45,6 +45,7 @@ class GenerationSummary:
     files: int
     rows_by_feed: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    files_by_feed: dict[str, int] = field(default_factory=dict)
 
 
 def _rng(seed: int, stream: int) -> np.random.Generator:
@@ -79,8 +80,9 @@ def generate_county(
 
     ``rates`` sets the defect rates (default :class:`DefectRates`; ``DefectRates.none()``
     for clean data). ``snapshots`` is the number of monthly household-registry
-    snapshots (the last month ends up to ``end_date``). ``progress`` shows a tqdm bar on
-    stderr. ``overwrite`` replaces existing ``landing/`` and ``truth/`` folders.
+    snapshots (the last month ends up to ``end_date``). ``progress`` shows rich progress
+    bars on stdout when it is a terminal (nothing otherwise; see :mod:`popdata.progress`).
+    ``overwrite`` replaces existing ``landing/`` and ``truth/`` folders.
     """
     started = time.perf_counter()
     if persons < 1:
@@ -92,26 +94,24 @@ def generate_county(
     out = Path(out)
     _prepare(out, overwrite)
 
-    bar = tqdm(total=persons, desc="population", unit="persons", file=sys.stderr, disable=not progress)
-    county = build_county(persons, _rng(seed, 1))
-    pop = build_population(persons, county, _rng(seed, 2), start=start, end=end_date)
-    plan = plan_events(pop, rates, _rng(seed, 3))
-    _apply_registration(pop, plan)
-    bar.update(persons)
-    bar.close()
+    with progress_bar(4, "population", enabled=progress, unit="steps") as bar:
+        with bar.step("county"):
+            county = build_county(persons, _rng(seed, 1))
+        with bar.step(f"{persons:,} persons"):
+            pop = build_population(persons, county, _rng(seed, 2), start=start, end=end_date)
+        with bar.step("events"):
+            plan = plan_events(pop, rates, _rng(seed, 3))
+            _apply_registration(pop, plan)
+        with bar.step("feed tables"):
+            tables, links = _build_tables(pop, plan, rates, seed, end_date, snapshots)
 
-    tables, links = _build_tables(pop, plan, rates, seed, end_date, snapshots)
     total = sum(len(t.frame) for t in tables)
-    bar = tqdm(total=total, desc="files", unit="rows", file=sys.stderr, disable=not progress)
     with TruthSink(out / "truth") as truth:
-
-        def tick(rows: int) -> None:
-            bar.update(rows)
-
-        writer = FeedWriter(out, county, pop.persons, rates, seed, truth, end_date, tick=tick)
-        for i, table in enumerate(tables):
-            writer.write(table, i)
-        bar.close()
+        with progress_bar(total, "files", enabled=progress, unit="rows") as bar:
+            writer = FeedWriter(out, county, pop.persons, rates, seed, truth, end_date, tick=bar.advance)
+            for i, table in enumerate(tables):
+                bar.set_step(table.spec.feed)
+                writer.write(table, i)
         truth.write_files()
         _write_truth_tables(truth, pop, plan, tables, links, writer)
         summary = _summary(pop, plan, rates, seed, start_year, end_date, snapshots, writer, truth)
@@ -123,6 +123,7 @@ def generate_county(
         files=writer.files,
         rows_by_feed=dict(writer.rows_by_feed),
         seconds=time.perf_counter() - started,
+        files_by_feed=dict(Counter(str(f["feed"]) for f in truth.files)),
     )
 
 
