@@ -11,6 +11,8 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -131,6 +133,61 @@ def load_drops() -> Callable[..., None]:
             )
 
     return load
+
+
+@dataclass(frozen=True)
+class ReconciledCounty:
+    """A generated county loaded through every feed, linked, reconciled and cross-checked."""
+
+    url: str
+    work: Path
+    outbox: Path
+    docs: Path
+    """The Data Docs folder (``POPDATA_DATA_DOCS``): ``site/index.html`` is built."""
+    reference_date: date
+
+
+@pytest.fixture(scope="session")
+def reconciled_county(
+    pg_server: str, tmp_path_factory: pytest.TempPathFactory, load_drops: Callable[..., None]
+) -> Iterator[ReconciledCounty]:
+    """One county shared by the view, report and browser tests (3 000 persons, seed 7, default defects).
+
+    Loaded once per session (about a minute): read-only for its users. A test that must write
+    (an arrival check as of another date) removes what it wrote.
+    """
+    import sqlalchemy as sa
+
+    from popdata.config.settings import load_settings
+    from popdata.generate.api import generate_county
+    from popdata.linkage import link
+    from popdata.quality import cross_feed, docs
+    from popdata.reconcile.run import reconcile
+    from popdata.warehouse import migrate
+
+    work = tmp_path_factory.mktemp("reconciled_county")
+    reference = date(2014, 6, 30)
+    dbs = Databases(pg_server)
+    url = dbs.create("popdata_test_county")
+    engine = sa.create_engine(url)
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("POPDATA_DATA_DOCS", str(work / "gx"))
+            patch.setenv("POPDATA_QUARANTINE", str(work / "quarantine"))
+            generate_county(work / "county", persons=3000, seed=7)
+            migrate.upgrade(engine)
+            load_drops(engine, work / "county" / "landing", work / "outbox")
+            link.run(engine)
+            reconcile(engine, work / "outbox", reference)
+            cross_feed.run_checks(engine, load_settings(), as_of=reference)
+            assert docs.build_data_docs(work / "gx") is not None
+        engine.dispose()
+        yield ReconciledCounty(
+            url=url, work=work, outbox=work / "outbox", docs=work / "gx", reference_date=reference
+        )
+    finally:
+        engine.dispose()
+        dbs.drop_all()
 
 
 @pytest.fixture

@@ -454,11 +454,16 @@ RECONCILE_DAG_ID = "reconcile__agencies"
 def build_reconcile_dag() -> DAG:
     """The reconciliation DAG: every mart and work list of the contract, after each linkage run.
 
-    One task, ``reconcile``: :func:`popdata.reconcile.run.reconcile` rebuilds the birth, death,
+    ``reconcile``: :func:`popdata.reconcile.run.reconcile` rebuilds the birth, death,
     family-planning, completeness and quality marts and the ``ops`` work lists in one
     transaction as of the run's date (its logical date; for an asset-triggered run the date it
     was queued for), then writes each work list to the receiving agency's outbox in that
     agency's format with a Chinese cover note. Re-running the same date gives identical tables.
+
+    ``write_run_report``: the run report for people without Airflow access
+    (:func:`popdata.dashboard.report.write_run_report`): one self-contained HTML file with every
+    chart embedded, and a PNG of each chart, in ``<outbox>/reports/<reference date>/``; a re-run
+    replaces them.
     """
     from popdata.config.settings import load_settings
 
@@ -493,15 +498,79 @@ def build_reconcile_dag() -> DAG:
             print(result.summary())
             return result.rows
 
-        reconcile()
+        @task(task_id="write_run_report")
+        def write_run_report() -> str:
+            """Write the HTML run report and its chart PNGs to the outbox; returns the report's path."""
+            from popdata.dashboard.report import write_run_report as write_report
+            from popdata.warehouse import db
+
+            context = get_current_context()
+            _, outbox, _ = _folders(context["params"])
+            files = write_report(db.get_engine(), outbox, _run_date(context))
+            print(f"run report: {files.html} ({len(files.pngs)} charts)")
+            return str(files.html)
+
+        reconcile() >> write_run_report()
+    return dag
+
+
+MONITOR_DAG_ID = "monitor__feed_arrivals"
+
+
+def build_monitor_dag() -> DAG:
+    """Daily check of every feed's arrivals against its cadence (报送及时性).
+
+    One task, ``check_arrivals``: :func:`popdata.monitor.arrivals.check_arrivals` judges every
+    feed as of the run's date (its latest loaded extract date plus one cadence period is the due
+    date; past it by more than the feed's ``grace_days`` the feed is overdue), records the states
+    in ``audit.feed_arrival_checks`` (the population-data view shows the latest) and alerts the
+    newly overdue feeds through the notifiers of :mod:`popdata.quality.alerts`, once per feed and
+    due date. Re-running a date gives the same states and no second alert.
+    """
+    from popdata.config.settings import load_settings
+
+    with DAG(
+        dag_id=MONITOR_DAG_ID,
+        description="Feed arrivals against their cadence (报送及时性): overdue feeds alert",
+        schedule="@daily",
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        tags=["monitor"],
+        doc_md=(build_monitor_dag.__doc__ or "") + "\n\nSee docs/data-docs-and-alerts.md.",
+        default_args={
+            "retries": load_settings().task_retries,
+            "retry_delay": timedelta(seconds=30),
+            "owner": "popdata",
+        },
+    ) as dag:
+
+        @task(task_id="check_arrivals")
+        def check_arrivals() -> dict[str, int]:
+            """Judge, record and alert; returns how many feeds are in each state."""
+            from popdata.monitor import arrivals
+            from popdata.warehouse import db, migrate
+
+            context = get_current_context()
+            engine = db.get_engine()
+            migrate.upgrade(engine)
+            check = arrivals.check_arrivals(engine, _run_date(context), context=context)
+            print(check.summary())
+            counts: dict[str, int] = {}
+            for state in check.states:
+                counts[state.status] = counts.get(state.status, 0) + 1
+            return counts
+
+        check_arrivals()
     return dag
 
 
 def build_all() -> dict[str, DAG]:
-    """One DAG per configured feed, the linkage DAG and the cross-feed quality DAG, keyed by dag id."""
+    """One DAG per configured feed, the linkage, reconciliation, cross-feed and arrival-monitor DAGs, by id."""
     feeds = default_feeds()
     dags = {feed.dag_id: build_feed_dag(feed) for feed in feeds}
     dags[LINK_DAG_ID] = build_link_dag(feeds)
     dags[RECONCILE_DAG_ID] = build_reconcile_dag()
     dags[CROSS_FEED_DAG_ID] = build_cross_feed_dag(feeds)
+    dags[MONITOR_DAG_ID] = build_monitor_dag()
     return dags

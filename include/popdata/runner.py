@@ -161,6 +161,7 @@ def run(
         build_cross_feed_dag,
         build_feed_dag,
         build_link_dag,
+        build_monitor_dag,
         build_reconcile_dag,
     )
 
@@ -173,6 +174,8 @@ def run(
         dags.append((build_link_dag(feeds), {}))
         dags.append((build_reconcile_dag(), {"outbox": str(outbox)}))
         dags.append((build_cross_feed_dag(feeds), {}))
+        # the daily arrival check, as of the run's reference date (its logical date)
+        dags.append((build_monitor_dag(), {}))
     # with --verbose, Airflow's log lines would tear a live bar: one plain line per DAG run instead
     with progress_bar(len(dags), "running DAG", enabled=progress, lines=True, live=not verbose) as bar:
         for dag, dag_conf in dags:

@@ -64,12 +64,13 @@ def test_dag_folder_imports_without_errors_and_has_one_dag_per_feed(tmp_path: Pa
     result = _probe(tmp_path)
     assert result["errors"] == {}
     expected = {feed.dag_id for feed in default_feeds()}
-    assert set(result["dags"]) == expected | {"quality__cross_feed", "link__persons", "reconcile__agencies"}
+    others = {"quality__cross_feed", "link__persons", "reconcile__agencies", "monitor__feed_arrivals"}
+    assert set(result["dags"]) == expected | others
     for dag_id, dag in result["dags"].items():
         assert dag["doc_md"], f"{dag_id} has no doc_md"
         assert all(r >= 1 for r in dag["retries"]), f"{dag_id} tasks must retry"
         assert dag["catchup"] is False
-        if dag_id in ("quality__cross_feed", "link__persons", "reconcile__agencies"):
+        if dag_id in others:
             continue
         assert dag["tasks"] == [
             "build_data_docs",
@@ -103,8 +104,16 @@ def test_link_dag_runs_when_a_feed_with_persons_publishes(tmp_path: Path) -> Non
 def test_reconcile_dag_runs_after_each_linkage_run(tmp_path: Path) -> None:
     """Reconciliation is scheduled on the person-index asset the linkage task updates."""
     dag = _probe(tmp_path)["dags"]["reconcile__agencies"]
-    assert dag["tasks"] == ["reconcile"]
+    assert dag["tasks"] == ["reconcile", "write_run_report"]
     assert "x-popdata://core/record_link" in dag["schedule"]
+
+
+def test_monitor_dag_checks_arrivals_daily(tmp_path: Path) -> None:
+    """The arrival monitor runs every day on its own schedule, not on assets."""
+    dag = _probe(tmp_path)["dags"]["monitor__feed_arrivals"]
+    assert dag["tasks"] == ["check_arrivals"]
+    assert "monitor" in dag["tags"]
+    assert "0 0 * * *" in dag["schedule"] or "@daily" in dag["schedule"]
 
 
 def test_dag_files_do_no_heavy_imports_at_parse_time(tmp_path: Path) -> None:

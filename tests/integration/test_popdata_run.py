@@ -106,8 +106,21 @@ def test_run_loads_the_sample_drop_through_the_dags(databases, landing: Path, tm
         # the Big5 town office's approvals were read as Big5 and stored in Simplified
         big5 = next(r for r in ledger if r["file_name"] == "birth_approvals_20140630_2.csv")
         assert big5["encoding"] == "big5" and "traditional_script" in big5["irregularities"]
+        # the arrival monitor ran as of the reference date (the latest extract date, 2014-06-30)
+        checks = dict(
+            conn.execute(
+                sa.text("SELECT feed, status FROM audit.feed_arrival_checks WHERE as_of = DATE '2014-06-30'")
+            ).all()
+        )
+        assert len(checks) == 12 and checks["regions"] == "irregular"
     engine.dispose()
+    assert "DAG run monitor__feed_arrivals: success" in done.stdout
+    assert "DAG run reconcile__agencies: success" in done.stdout
     assert len(list(outbox.rglob("*.receipt.json"))) == len(data_files)
+    # the run report for people without Airflow: one self-contained HTML file and a PNG per chart
+    report = outbox / "reports" / "2014-06-30" / "popdata_report_2014-06-30.html"
+    assert report.is_file() and "data:image/png;base64," in report.read_text(encoding="utf-8")
+    assert list(report.parent.glob("*.png"))
 
     # the Airflow metadata database recorded real task instances of the run
     meta = sa.create_engine(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
