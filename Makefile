@@ -61,10 +61,11 @@ demo: install
 	echo "  receipts  : $(DEMO_DIR)/outbox/<agency>/receipts/"; \
 	echo "  work lists: $(DEMO_DIR)/outbox/<agency>/worklists/ (with a Chinese cover note each)"; \
 	echo "  Data Docs : var/gx/site/index.html (Great Expectations results of every batch)"; \
+	echo "  report    : $(DEMO_DIR)/outbox/reports/<reference date>/ (self-contained HTML with charts, PNGs)"; \
 	echo "  linkage   : make eval-linkage (person index scored against $(DEMO_DIR)/truth/)"; \
 	echo "  truth     : $(DEMO_DIR)/truth/"; \
 	echo "  run log   : var/demo-run.log"; \
-	echo "  Airflow UI: make up, then http://localhost:8080"; \
+	echo "  Airflow UI: make up, then http://localhost:8080 -> 人口数据 / Population data"; \
 	echo "demo wall time: $$(( $$(date +%s) - start ))s"; \
 	exit $$status
 
