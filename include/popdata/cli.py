@@ -138,6 +138,12 @@ def run(
         runner.summary_renderables(runner.collect_summary(db.get_engine(settings), report)), console
     )
     click.echo(f"receipts: {outbox.resolve()}/<agency>/receipts/")
+    if report.as_of is not None:
+        from popdata.dashboard.report import report_path
+
+        run_report = report_path(outbox.resolve(), report.as_of)
+        if run_report.is_file():
+            click.echo(f"run report: {run_report}")
     click.echo(f"warehouse: {_display_url(db.warehouse_url(settings))}")
     if report.failed:
         click.echo(f"FAILED DAG runs: {', '.join(report.failed)}", err=True)

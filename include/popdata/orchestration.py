@@ -300,8 +300,8 @@ def build_cross_feed_dag(feeds: tuple[Feed, ...]) -> DAG:
     ``list_checks`` → ``run_check[*]`` (one mapped task per reviewed check in
     ``expectations/cross_feed/``) → ``alert_failures`` → ``build_data_docs`` (teardown).
     Results go to ``audit.dq_results`` under the batch ``cross_feed:<date>`` of the run (its
-    logical date, or for an asset-triggered run the date it was queued for), so a re-run of
-    the same day replaces its rows. Failures alert and never block any file.
+    logical date, or for an asset-triggered run the latest extract date of a loaded file), so a
+    re-run of the same day replaces its rows. Failures alert and never block any file.
     """
     from popdata.config.settings import load_settings
 
@@ -443,9 +443,22 @@ def build_link_dag(feeds: tuple[Feed, ...]) -> DAG:
 
 
 def _run_date(context: Mapping[str, Any]) -> Any:
-    """The date a run is about: its logical date, or (asset-triggered runs have none) its run-after."""
-    when = context.get("logical_date") or context["dag_run"].run_after
-    return when.date()
+    """The date a run is about (its reference date).
+
+    A scheduled or manual run: its logical date. An asset-triggered run has none: it is about the
+    data that triggered it, so its date is the latest extract date of a loaded file (what
+    ``popdata run`` takes as its reference date), never the wall clock — re-running it gives the
+    same marts. Only an empty ledger falls back to the run's run-after date.
+    """
+    logical = context.get("logical_date")
+    if logical is not None:
+        return logical.date()
+    from popdata.monitor.arrivals import latest_loaded_extract
+    from popdata.warehouse import db
+
+    with db.get_engine().connect() as conn:
+        latest = latest_loaded_extract(conn)
+    return latest or context["dag_run"].run_after.date()
 
 
 RECONCILE_DAG_ID = "reconcile__agencies"
@@ -456,8 +469,8 @@ def build_reconcile_dag() -> DAG:
 
     ``reconcile``: :func:`popdata.reconcile.run.reconcile` rebuilds the birth, death,
     family-planning, completeness and quality marts and the ``ops`` work lists in one
-    transaction as of the run's date (its logical date; for an asset-triggered run the date it
-    was queued for), then writes each work list to the receiving agency's outbox in that
+    transaction as of the run's date (its logical date; for an asset-triggered run the latest
+    extract date of a loaded file, as ``popdata run`` does), then writes each work list to the receiving agency's outbox in that
     agency's format with a Chinese cover note. Re-running the same date gives identical tables.
 
     ``write_run_report``: the run report for people without Airflow access

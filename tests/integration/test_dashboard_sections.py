@@ -33,8 +33,7 @@ LATEST_SRB_YEAR = (
 )
 LATEST_DSE = (
     "FROM mart.birth_dse WHERE county_code IS NOT NULL"
-    " AND year = (SELECT max(year) FROM mart.birth_dse WHERE county_code IS NOT NULL)"
-    " ORDER BY n_health + n_police DESC LIMIT 1"
+    " ORDER BY make_date(year, 12, 31) <= reference_date DESC, year DESC, n_health + n_police DESC LIMIT 1"
 )
 RECONCILIATION_FIGURES = {
     "srb_county": "SELECT srb FROM mart.sex_ratio_at_birth WHERE level = 'county' AND birth_order = 'all'"

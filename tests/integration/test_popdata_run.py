@@ -121,6 +121,7 @@ def test_run_loads_the_sample_drop_through_the_dags(databases, landing: Path, tm
     report = outbox / "reports" / "2014-06-30" / "popdata_report_2014-06-30.html"
     assert report.is_file() and "data:image/png;base64," in report.read_text(encoding="utf-8")
     assert list(report.parent.glob("*.png"))
+    assert f"run report: {report}" in done.stdout
 
     # the Airflow metadata database recorded real task instances of the run
     meta = sa.create_engine(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])

@@ -42,7 +42,7 @@ WAREHOUSE_FIGURES = {
     "unregistered_births": "SELECT count(*) FROM ops.unregistered_births",
     "deaths_not_cancelled": "SELECT count(*) FROM ops.deaths_not_cancelled",
     "dse_estimate": "SELECT estimate FROM mart.birth_dse WHERE county_code IS NOT NULL"
-    " ORDER BY year DESC, n_health + n_police DESC LIMIT 1",
+    " ORDER BY make_date(year, 12, 31) <= reference_date DESC, year DESC, n_health + n_police DESC LIMIT 1",
     "records_linked": "SELECT count(*) FROM core.record_link",
     "share_linked_by_id": "SELECT (count(*) FILTER (WHERE method = 'id_exact'))::float8 / count(*)"
     " FROM core.record_link",

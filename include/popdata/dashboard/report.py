@@ -61,6 +61,11 @@ def report_folder(outbox: Path, reference_date: date) -> Path:
     return Path(outbox) / "reports" / reference_date.isoformat()
 
 
+def report_path(outbox: Path, reference_date: date) -> Path:
+    """``<outbox>/reports/<YYYY-MM-DD>/popdata_report_<YYYY-MM-DD>.html``."""
+    return report_folder(outbox, reference_date) / f"popdata_report_{reference_date.isoformat()}.html"
+
+
 def png_name(section_key: str, chart_key: str) -> str:
     """``<section>__<chart>.png`` (keys are checked: lower-case letters, digits and ``_`` only)."""
     for key in (section_key, chart_key):
@@ -184,7 +189,7 @@ def write_run_report(
                 pngs[(section.key, chart.key)] = data
                 (staging / name).write_bytes(data)
                 names.append(name)
-        html_name = f"popdata_report_{reference_date.isoformat()}.html"
+        html_name = report_path(outbox, reference_date).name
         html = render_report(sections, reference_date, generated, pngs)
         (staging / html_name).write_text(html, encoding="utf-8")
         _swap_in(staging, target)

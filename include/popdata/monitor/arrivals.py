@@ -106,6 +106,17 @@ _LATEST = sa.text(
 )
 
 
+def latest_loaded_extract(conn: sa.Connection) -> date | None:
+    """The latest extract date of any loaded file: what the warehouse's data is "as of"."""
+    value = conn.execute(
+        sa.text(
+            "SELECT max(extract_date) FROM audit.file_ledger"
+            " WHERE status IN ('loaded', 'loaded_with_rejections')"
+        )
+    ).scalar()
+    return value if isinstance(value, date) else None
+
+
 def arrival_states(
     conn: sa.Connection, as_of: date, feeds: Sequence[Feed] | None = None
 ) -> list[ArrivalState]:

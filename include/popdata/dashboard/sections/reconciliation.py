@@ -16,8 +16,9 @@ Headline figures, by stable key (docs: ``WAREHOUSE.md`` definitions):
 ``births_total``
     consolidated births (``mart.births``) in that same year.
 ``dse_estimate``, ``dse_coverage_health``, ``dse_coverage_police``
-    the dual-system estimate of births in the latest year of ``mart.birth_dse`` and each list's
-    coverage (a lower bound: the lists are not independent).
+    the dual-system estimate of births in the headline year of ``mart.birth_dse`` (the latest
+    complete year, as for ``srb_county``) and each list's coverage (a lower bound: the lists are
+    not independent).
 ``unregistered_births``, ``registrations_without_certificate``, ``deaths_not_cancelled``, ``paid_after_death``
     the sizes of the four work lists (``ops.*``).
 ``warning_villages``
@@ -742,12 +743,14 @@ def _dse(conn: sa.Connection, names: dict[str, str]) -> list[DseYear]:
 
 
 def _dse_headline(conn: sa.Connection) -> Any:
-    """The ``mart.birth_dse`` row of the headline: the latest year, the county with the most births."""
+    """The ``mart.birth_dse`` row of the headline: the latest complete year (else the latest), the
+    county with the most births (the same year rule as ``srb_county``)."""
     return conn.execute(
         sa.text(
             "SELECT county_code, year, estimate, ci_low, ci_high, coverage_health, coverage_police"
             " FROM mart.birth_dse WHERE county_code IS NOT NULL"
-            " ORDER BY year DESC, n_health + n_police DESC, county_code LIMIT 1"
+            " ORDER BY make_date(year, 12, 31) <= reference_date DESC, year DESC,"
+            " n_health + n_police DESC, county_code LIMIT 1"
         )
     ).one_or_none()
 
