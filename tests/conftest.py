@@ -14,8 +14,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
@@ -113,8 +117,6 @@ def load_drops() -> Callable[..., None]:
     """
     import time
 
-    import sqlalchemy as sa
-
     from popdata.config.feeds import default_feeds
     from popdata.config.settings import load_settings
     from popdata.ingest import pipeline
@@ -188,6 +190,18 @@ def reconciled_county(
     finally:
         engine.dispose()
         dbs.drop_all()
+
+
+@pytest.fixture(scope="session")
+def reconciled_engine(reconciled_county: ReconciledCounty) -> Iterator[sa.Engine]:
+    """An engine on :func:`reconciled_county`'s warehouse (read-only for its users)."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(reconciled_county.url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture

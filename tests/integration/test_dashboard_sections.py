@@ -10,7 +10,6 @@ or the name of a person in the warehouse.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
@@ -123,13 +122,9 @@ def assert_nothing_identifies(text: str, names: set[str], ids: set[str], regions
 
 
 @pytest.fixture(scope="module")
-def engine(reconciled_county: Any) -> Iterator[sa.Engine]:
+def engine(reconciled_engine: sa.Engine) -> sa.Engine:
     """The session's reconciled test county (tests/conftest.py)."""
-    engine = sa.create_engine(reconciled_county.url)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
+    return reconciled_engine
 
 
 @pytest.fixture(scope="module")

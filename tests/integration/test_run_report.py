@@ -10,9 +10,7 @@ same date is reported again.
 from __future__ import annotations
 
 import base64
-import importlib.util
 import re
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
@@ -51,34 +49,19 @@ WAREHOUSE_FIGURES = {
 """A few figures checked against the warehouse directly (test_dashboard_sections checks them all)."""
 
 
-def _available_keys() -> tuple[Any, ...]:
-    """The sections whose modules exist (drops and quality are written by another change)."""
-    return tuple(
-        key
-        for key in dashboard_sections.SECTION_KEYS
-        if importlib.util.find_spec(f"popdata.dashboard.sections.{key}") is not None
-    )
-
-
 @pytest.fixture(scope="module")
-def engine(reconciled_county: Any) -> Iterator[sa.Engine]:
+def engine(reconciled_engine: sa.Engine) -> sa.Engine:
     """The session's reconciled test county (tests/conftest.py)."""
-    engine = sa.create_engine(reconciled_county.url)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
+    return reconciled_engine
 
 
 @pytest.fixture(scope="module")
 def report(engine: sa.Engine, tmp_path_factory: pytest.TempPathFactory) -> tuple[ReportFiles, list[Section]]:
-    """The report written once with the default sections (those that exist), and those sections."""
+    """The report written once with every section, and those sections."""
     outbox = tmp_path_factory.mktemp("report_outbox")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(dashboard_sections, "SECTION_KEYS", _available_keys())
-        files = write_run_report(engine, outbox, REFERENCE_DATE, generated_at=GENERATED_AT)
-        with engine.connect() as conn:
-            built = dashboard_sections.build_sections(conn)
+    files = write_run_report(engine, outbox, REFERENCE_DATE, generated_at=GENERATED_AT)
+    with engine.connect() as conn:
+        built = dashboard_sections.build_sections(conn)
     return files, built
 
 

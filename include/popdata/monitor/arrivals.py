@@ -306,10 +306,9 @@ class OverdueFeeds:
     @property
     def html(self) -> str:
         """The message as escaped HTML (for e-mail)."""
-        import html
+        from popdata.quality.alerts import html_message
 
-        escaped = [html.escape(line) for line in self.lines()]
-        return f"<h3>{escaped[0]}</h3>\n<pre>" + "\n".join(escaped[1:]) + "</pre>"
+        return html_message(self.lines())
 
     def payload(self) -> dict[str, Any]:
         """The webhook's JSON body."""

@@ -46,6 +46,7 @@ __all__ = [
     "Alert",
     "GateFailure",
     "configured_notifiers",
+    "html_message",
     "notify_gate_failure",
     "send_alert",
     "webhook_notifier_class",
@@ -65,6 +66,12 @@ EVENT: Final = "popdata.gate_failed"
 
 # Whether the "not configured" line was logged already in this process.
 _unconfigured_logged = False
+
+
+def html_message(lines: Sequence[str]) -> str:
+    """An alert's lines as escaped HTML: the first as a heading, the rest preformatted."""
+    escaped = [html.escape(line) for line in lines]
+    return f"<h3>{escaped[0]}</h3>\n<pre>" + "\n".join(escaped[1:]) + "</pre>"
 
 
 class Alert(Protocol):
@@ -152,8 +159,7 @@ class GateFailure:
     @property
     def html(self) -> str:
         """The message as escaped HTML (for e-mail)."""
-        escaped = [html.escape(line) for line in self.lines()]
-        return f"<h3>{escaped[0]}</h3>\n<pre>" + "\n".join(escaped[1:]) + "</pre>"
+        return html_message(self.lines())
 
     def payload(self) -> dict[str, Any]:
         """The webhook's JSON body (``text`` also suits Slack/Mattermost/DingTalk-style hooks)."""
