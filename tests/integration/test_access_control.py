@@ -1,0 +1,324 @@
+"""Break-in tests: each role of migration 0010 tries what it must not do, on a loaded county.
+
+Every check runs in its own transaction on the session's reconciled county, with ``SET LOCAL ROLE``
+(a superuser that sets a role loses its superuser rights for the transaction: PostgreSQL then checks
+exactly that role's grants and row-level policies), and is rolled back. What a role must not do
+fails with ``permission denied``; rows it must not see are simply not there (row-level security).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.exc import ProgrammingError
+
+from popdata.warehouse import migrate
+
+pytestmark = pytest.mark.integration
+
+READERS = (
+    "popdata_analyst",
+    "popdata_county_analyst",
+    "popdata_engineer",
+    "popdata_ops_health",
+    "popdata_ops_police",
+    "popdata_ops_fp",
+)
+WORK_LISTS = {
+    "unregistered_births": "popdata_ops_police",
+    "deaths_not_cancelled": "popdata_ops_police",
+    "registrations_without_certificate": "popdata_ops_health",
+    "paid_after_death": "popdata_ops_fp",
+}
+AGENCY_FEEDS = {
+    "popdata_ops_health": {"birth_certificates", "death_records", "prenatal_checks"},
+    "popdata_ops_police": {
+        "household_registry",
+        "birth_registrations",
+        "hukou_cancellations",
+        "migrant_registrations",
+    },
+    "popdata_ops_fp": {"birth_approvals", "assistance_rolls", "social_fee_cases", "annual_targets"},
+}
+COUNTY_ANALYST = "popdata_test_county_analyst"
+ID_NUMBER = re.compile(r"(?<![0-9])[1-9][0-9]{16}[0-9Xx](?![0-9])")
+
+
+@contextmanager
+def as_role(engine: sa.Engine, role: str) -> Iterator[sa.Connection]:
+    """A connection acting as ``role`` inside a transaction that is always rolled back."""
+    with engine.connect() as conn:
+        tx = conn.begin()
+        try:
+            conn.execute(sa.text(f'SET LOCAL ROLE "{role}"'))
+            yield conn
+        finally:
+            tx.rollback()
+
+
+def denied(engine: sa.Engine, role: str, sql: str) -> bool:
+    """Whether ``sql`` run as ``role`` fails with permission denied."""
+    try:
+        with as_role(engine, role) as conn:
+            conn.execute(sa.text(sql))
+    except ProgrammingError as exc:
+        if "permission denied" in str(exc):
+            return True
+        raise
+    return False
+
+
+def tables(engine: sa.Engine, schema: str, kind: str = "BASE TABLE") -> list[str]:
+    with engine.connect() as conn:
+        return list(
+            conn.execute(
+                sa.text(
+                    "SELECT table_name FROM information_schema.tables WHERE table_schema = :s"
+                    " AND table_type = :k AND table_name !~ '_rows_[0-9]+$' ORDER BY table_name"
+                ),
+                {"s": schema, "k": kind},
+            ).scalars()
+        )
+
+
+@pytest.fixture(scope="module")
+def engine(reconciled_engine: sa.Engine) -> sa.Engine:
+    """The session's reconciled county (tests/conftest.py): marts and work lists are filled."""
+    return reconciled_engine
+
+
+@pytest.fixture(scope="module")
+def county_analyst(engine: sa.Engine) -> Iterator[str]:
+    """A county analyst's own role (cluster-wide, dropped afterwards); its counties are set per test."""
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'DROP ROLE IF EXISTS "{COUNTY_ANALYST}"'))
+        conn.execute(sa.text(f'CREATE ROLE "{COUNTY_ANALYST}" NOLOGIN IN ROLE popdata_county_analyst'))
+    try:
+        yield COUNTY_ANALYST
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'DROP OWNED BY "{COUNTY_ANALYST}"'))
+            conn.execute(sa.text(f'DROP ROLE "{COUNTY_ANALYST}"'))
+
+
+def test_row_level_security_is_on_and_forced_for_every_mart_and_ops_table(engine: sa.Engine) -> None:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT n.nspname || '.' || c.relname, c.relrowsecurity, c.relforcerowsecurity"
+                " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE n.nspname IN ('mart', 'ops') AND c.relkind IN ('r', 'p')"
+            )
+        ).all()
+    assert len(rows) >= 20
+    assert [name for name, enabled, forced in rows if not (enabled and forced)] == []
+
+
+def test_nobody_but_the_platform_reads_core(engine: sa.Engine) -> None:
+    relations = tables(engine, "core") + tables(engine, "core", "VIEW")
+    assert "person" in relations and "birth_certificates" in relations
+    for role in READERS:
+        for name in relations:
+            assert denied(engine, role, f'SELECT 1 FROM core."{name}" LIMIT 1'), (role, name)
+        assert denied(engine, role, "SELECT core.current_person_key(1)"), role
+
+
+def test_analysts_read_mart_and_nothing_else(engine: sa.Engine) -> None:
+    for name in tables(engine, "mart"):
+        with as_role(engine, "popdata_analyst") as conn:
+            conn.execute(sa.text(f'SELECT count(*) FROM mart."{name}"'))
+    with engine.connect() as conn:
+        births = conn.execute(sa.text("SELECT count(*) FROM mart.births")).scalar_one()
+    with as_role(engine, "popdata_analyst") as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM mart.births")).scalar_one() == births > 0
+    for name in tables(engine, "ops") + tables(engine, "audit"):
+        schema = "ops" if name in tables(engine, "ops") else "audit"
+        assert denied(engine, "popdata_analyst", f'SELECT 1 FROM {schema}."{name}"'), name
+
+
+@pytest.mark.parametrize("role", READERS)
+def test_readers_write_nowhere(engine: sa.Engine, role: str) -> None:
+    assert denied(engine, role, "DELETE FROM mart.births")
+    assert denied(engine, role, "UPDATE mart.sex_ratio_at_birth SET boys = 0")
+    assert denied(engine, role, "INSERT INTO audit.dq_results (suite) VALUES ('x')")
+    assert denied(engine, role, "DELETE FROM ops.unregistered_births")
+    assert denied(engine, role, "CREATE TABLE staging.intruder (x int)")
+    assert denied(engine, role, "CREATE TABLE mart.intruder (x int)")
+    assert denied(engine, role, "TRUNCATE mart.population")
+
+
+def test_each_agency_reads_only_the_work_lists_addressed_to_it(engine: sa.Engine) -> None:
+    with engine.connect() as conn:
+        sizes = {t: conn.execute(sa.text(f"SELECT count(*) FROM ops.{t}")).scalar_one() for t in WORK_LISTS}
+        corrections = dict(
+            conn.execute(sa.text("SELECT feed, count(*) FROM ops.id_corrections GROUP BY feed")).all()
+        )
+    assert sizes["unregistered_births"] > 0 and sizes["deaths_not_cancelled"] > 0
+    assert sum(corrections.values()) > 0
+    for reader in AGENCY_FEEDS:
+        for table, addressee in WORK_LISTS.items():
+            if reader == addressee:
+                with as_role(engine, reader) as conn:
+                    assert (
+                        conn.execute(sa.text(f"SELECT count(*) FROM ops.{table}")).scalar_one()
+                        == sizes[table]
+                    )
+            else:
+                assert denied(engine, reader, f"SELECT 1 FROM ops.{table}"), (reader, table)
+        assert denied(engine, reader, "SELECT 1 FROM ops.clerical_review"), reader
+        with as_role(engine, reader) as conn:
+            seen = dict(
+                conn.execute(sa.text("SELECT feed, count(*) FROM ops.id_corrections GROUP BY feed")).all()
+            )
+        assert seen == {f: n for f, n in corrections.items() if f in AGENCY_FEEDS[reader]}, reader
+
+
+def test_engineers_read_audit_mart_and_the_review_queue_only(engine: sa.Engine) -> None:
+    with as_role(engine, "popdata_engineer") as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM audit.file_ledger")).scalar_one() > 0
+        assert conn.execute(sa.text("SELECT count(*) FROM mart.population")).scalar_one() > 0
+        conn.execute(sa.text("SELECT count(*) FROM ops.clerical_review"))
+    for table in WORK_LISTS:
+        assert denied(engine, "popdata_engineer", f"SELECT 1 FROM ops.{table}"), table
+    assert denied(engine, "popdata_engineer", "SELECT 1 FROM ops.id_corrections")
+
+
+def test_a_county_analyst_sees_only_its_counties(engine: sa.Engine, county_analyst: str) -> None:
+    with engine.connect() as conn:
+        tx = conn.begin()
+        try:
+            county = conn.execute(
+                sa.text("SELECT county_code FROM mart.population WHERE county_code IS NOT NULL LIMIT 1")
+            ).scalar_one()
+            # another county's row in a mart (inside this transaction only)
+            conn.execute(
+                sa.text(
+                    "CREATE TEMP TABLE other_county ON COMMIT DROP AS"
+                    " SELECT * FROM mart.sex_ratio_at_birth WHERE level = 'county' LIMIT 1"
+                )
+            )
+            conn.execute(sa.text("UPDATE other_county SET county_code = '999999', region_code = '999999'"))
+            conn.execute(sa.text("INSERT INTO mart.sex_ratio_at_birth SELECT * FROM other_county"))
+            by_county = {
+                name: conn.execute(
+                    sa.text(f'SELECT count(*) FILTER (WHERE county_code = :c), count(*) FROM mart."{name}"'),
+                    {"c": county},
+                ).one()
+                for name in tables(engine, "mart")
+                if name not in ("feed_quality", "linkage_quality")
+            }
+            assert by_county["sex_ratio_at_birth"][1] > by_county["sex_ratio_at_birth"][0]
+
+            conn.execute(sa.text(f'SET LOCAL ROLE "{county_analyst}"'))
+            # no county listed for it yet: no row of any county-level mart
+            for name in by_county:
+                assert conn.execute(sa.text(f'SELECT count(*) FROM mart."{name}"')).scalar_one() == 0, name
+            conn.execute(sa.text("RESET ROLE"))
+            conn.execute(
+                sa.text("INSERT INTO access.county_analysts (role_name, county_code) VALUES (:r, :c)"),
+                {"r": county_analyst, "c": county},
+            )
+            conn.execute(sa.text(f'SET LOCAL ROLE "{county_analyst}"'))
+            for name, (own, _all) in by_county.items():
+                seen = conn.execute(
+                    sa.text(
+                        f"SELECT count(*), count(*) FILTER (WHERE county_code IS DISTINCT FROM :c)"
+                        f' FROM mart."{name}"'
+                    ),
+                    {"c": county},
+                ).one()
+                assert tuple(seen) == (own, 0), name
+            # the mapping itself: it sees its own row, and cannot add one
+            assert conn.execute(sa.text("SELECT count(*) FROM access.county_analysts")).scalar_one() == 1
+        finally:
+            tx.rollback()
+    assert denied(
+        engine,
+        county_analyst,
+        "INSERT INTO access.county_analysts (role_name, county_code) VALUES (current_user, '999999')",
+    )
+
+
+def test_the_loader_writes_marts_and_work_lists_through_row_security(engine: sa.Engine) -> None:
+    with as_role(engine, "popdata_loader") as conn:
+        before = conn.execute(sa.text("SELECT count(*) FROM mart.births")).scalar_one()
+        assert before > 0
+        assert conn.execute(sa.text("DELETE FROM ops.unregistered_births")).rowcount > 0
+        conn.execute(sa.text("CREATE TABLE staging.loader_probe (x int)"))
+        conn.execute(sa.text("SELECT count(*) FROM core.person"))
+
+
+def scan_targets(conn: sa.Connection) -> tuple[set[str], set[str]]:
+    """Names and addresses held in core (the strings no mart may contain)."""
+    columns = conn.execute(
+        sa.text(
+            "SELECT c.table_name, c.column_name FROM information_schema.columns c"
+            " JOIN information_schema.tables t USING (table_schema, table_name)"
+            " WHERE c.table_schema = 'core' AND t.table_type = 'VIEW' AND c.data_type = 'text'"
+            " AND c.table_name <> 'regions'"
+            " AND (c.column_name LIKE '%name%' OR c.column_name LIKE '%address%')"
+        )
+    ).all()
+    names: set[str] = set()
+    addresses: set[str] = set()
+    for table, column in columns:
+        values = conn.execute(
+            sa.text(f'SELECT DISTINCT "{column}" FROM core."{table}" WHERE "{column}" IS NOT NULL')
+        ).scalars()
+        target = addresses if "address" in column else names
+        target.update(v.strip() for v in values if v and len(v.strip()) >= 2)
+    return names, addresses
+
+
+def test_no_mart_column_holds_an_identity_number_a_name_or_an_address(engine: sa.Engine) -> None:
+    with engine.connect() as conn:
+        names, addresses = scan_targets(conn)
+        region_names = set(conn.execute(sa.text("SELECT DISTINCT name FROM core.regions")).scalars())
+        assert len(names) > 1000 and addresses
+        columns = conn.execute(
+            sa.text(
+                "SELECT table_name, column_name FROM information_schema.columns"
+                " WHERE table_schema = 'mart' AND data_type IN ('text', 'character varying', 'character')"
+            )
+        ).all()
+        found: list[tuple[str, str, str]] = []
+        scanned = 0
+        for table, column in columns:
+            values = conn.execute(
+                sa.text(f'SELECT DISTINCT "{column}" FROM mart."{table}" WHERE "{column}" IS NOT NULL')
+            ).scalars()
+            for value in values:
+                scanned += 1
+                text = str(value)
+                if ID_NUMBER.search(text):
+                    found.append((table, column, "identity number"))
+                elif text in addresses:
+                    found.append((table, column, "address"))
+                elif text in names and text not in region_names:
+                    found.append((table, column, "name"))
+    assert scanned > 0
+    assert found == []
+
+
+def test_downgrade_removes_the_policies_and_upgrade_restores_them(databases: Any) -> None:
+    engine = sa.create_engine(databases.create("popdata_test_access_migration"))
+    try:
+        migrate.upgrade(engine)
+
+        def policies() -> int:
+            with engine.connect() as conn:
+                return int(conn.execute(sa.text("SELECT count(*) FROM pg_policies")).scalar_one())
+
+        assert policies() > 40
+        migrate.downgrade(engine, "0009")
+        assert policies() == 0
+        assert denied(engine, "popdata_analyst", "SELECT 1 FROM mart.births")
+        migrate.upgrade(engine)
+        assert policies() > 40
+    finally:
+        engine.dispose()
