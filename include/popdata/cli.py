@@ -6,6 +6,8 @@ popdata status                                    the ledger and the last DAG ru
 popdata db upgrade|url|stop|dictionary            the warehouse schema, its data dictionary, the embedded server
 popdata link run|train                            the master person index (docs/linkage.md)
 popdata services start|stop|status                Airflow's api-server, scheduler, dag-processor, triggerer
+popdata pseudonymise --column NAME IN.csv OUT.csv  an identifier column replaced by its keyed digest
+popdata secrets new-hmac-key [--key-id k2]         a fresh pseudonymisation key (docs/security.md)
 """
 
 from __future__ import annotations
@@ -311,6 +313,78 @@ def link_train(out_path: Path | None) -> None:
     target = out_path or probabilistic.DEFAULT_MODEL_PATH
     written = probabilistic.train_model(mentions, persons, target)
     click.echo(f"model trained on {len(mentions)} mentions and {len(persons)} persons: {written}")
+
+
+# --- pseudonymise / secrets -------------------------------------------------------------------------
+
+
+@main.command()
+@click.option(
+    "--column",
+    "columns",
+    multiple=True,
+    required=True,
+    help="identifier column to replace by its keyed digest (repeatable)",
+)
+@click.option(
+    "--encoding",
+    type=click.Choice(["auto", "utf-8", "gb18030"]),
+    default="auto",
+    show_default=True,
+    help="input encoding (auto: UTF-8 when the whole file decodes as UTF-8, else GB18030)",
+)
+@click.argument(
+    "input_path", metavar="INPUT.csv", type=click.Path(path_type=Path, dir_okay=False, exists=True)
+)
+@click.argument("output_path", metavar="OUTPUT.csv", type=click.Path(path_type=Path, dir_okay=False))
+def pseudonymise(columns: tuple[str, ...], encoding: str, input_path: Path, output_path: Path) -> None:
+    """Copy a CSV with identifier columns replaced by HMAC-SHA256 digests under the configured key.
+
+    The key comes from the Airflow connection named by POPDATA_HMAC_CONN_ID or from
+    POPDATA_HMAC_KEY (docs/security.md); the output is UTF-8; blank cells stay blank.
+    """
+    from popdata.privacy.csvfile import pseudonymise_csv
+    from popdata.privacy.pseudonym import KeyNotConfiguredError, load_key
+
+    try:
+        key = load_key()
+        summary = pseudonymise_csv(input_path, output_path, columns, key, encoding=encoding)
+    except KeyNotConfiguredError as exc:
+        raise click.ClickException(str(exc)) from None
+    except UnicodeDecodeError as exc:
+        raise click.ClickException(
+            f"{input_path} is not {encoding} ({exc.reason} at byte {exc.start})"
+        ) from None
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(
+        f"{summary.rows:,} rows ({summary.encoding}) written to {output_path}: {summary.digested:,} "
+        f"identifiers replaced by digests under key {key.key_id}, {summary.blank:,} blank"
+    )
+
+
+@main.group(name="secrets")
+def secrets_group() -> None:
+    """Keys the platform needs that are never in the repository (docs/security.md)."""
+
+
+@secrets_group.command(name="new-hmac-key")
+@click.option(
+    "--key-id", default="k1", show_default=True, help="id the digests carry (k2, k3, … when rotating)"
+)
+def new_hmac_key(key_id: str) -> None:
+    """Print a fresh random pseudonymisation key as POPDATA_HMAC_KEY wants it: KEY_ID:BASE64.
+
+    Store it in an Airflow connection or secrets backend (password = the part after the colon,
+    extra = {"key_id": KEY_ID}) or in the environment, never in the repository.
+    """
+    from popdata.privacy.pseudonym import format_env_key, new_key
+
+    try:
+        key = new_key(key_id)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--key-id") from None
+    click.echo(format_env_key(key))
 
 
 # --- services ---------------------------------------------------------------------------------------
