@@ -4,7 +4,7 @@ Every feed YAML in ``contracts/feeds/`` becomes one DAG, ``ingest__<agency>__<fe
 
     register_drops → stage_file[*] → validate_file[*] → publish_file[*] → summarize → build_data_docs
 
-``register_drops`` runs the warehouse migrations when needed, looks at the
+``register_drops`` checks that the warehouse is at this code's revision, looks at the
 landing folder and registers complete drops in ``audit.file_ledger``; the three
 mapped tasks run once per file (write, audit, publish); ``summarize`` logs the
 outcome of every file of the run. Tasks pass only file ids; every task is safe
@@ -21,6 +21,11 @@ file because a ``quarantine_file`` expectation failed, it alerts through the not
 The landing and outbox folders come from the run's params (``popdata run``
 passes them) or from the environment (``POPDATA_LANDING``, ``POPDATA_OUTBOX``).
 Nothing here does I/O at import time; task bodies import the pipeline lazily.
+
+Every task works through :func:`popdata.warehouse.db.pipeline_engine`: it acts as the role
+``popdata_loader`` (docs/security.md), so PostgreSQL checks the loader's grants and row-level
+policies; tasks never migrate (``popdata db upgrade``, run first by ``popdata run`` and
+``make up``, does that as the platform) and fail with that advice when the warehouse is behind.
 """
 
 from __future__ import annotations
@@ -197,8 +202,8 @@ def build_feed_dag(feed: Feed) -> DAG:
             from popdata.warehouse import db, migrate
 
             landing, _outbox, quiet = _folders(get_current_context()["params"])
-            engine = db.get_engine()
-            migrate.upgrade(engine)
+            engine = db.pipeline_engine()
+            migrate.require_head(engine)
             found = pipeline.register(
                 engine, feed_by_id(feed_id), landing, quiet_seconds=quiet, now=time.time()
             )
@@ -215,7 +220,7 @@ def build_feed_dag(feed: Feed) -> DAG:
 
             landing, outbox, _ = _folders(get_current_context()["params"])
             reached = pipeline.stage(
-                db.get_engine(), load_settings(), file_id, landing=landing, outbox=outbox
+                db.pipeline_engine(), load_settings(), file_id, landing=landing, outbox=outbox
             )
             print(f"file {file_id}: {reached}")
             return file_id
@@ -229,7 +234,7 @@ def build_feed_dag(feed: Feed) -> DAG:
 
             context = get_current_context()
             landing, outbox, _ = _folders(context["params"])
-            engine, settings = db.get_engine(), load_settings()
+            engine, settings = db.pipeline_engine(), load_settings()
             reached = pipeline.validate(engine, settings, file_id, outbox=outbox, landing=landing)
             print(f"file {file_id}: {reached}")
             if reached == "quarantined":
@@ -247,7 +252,7 @@ def build_feed_dag(feed: Feed) -> DAG:
             from popdata.warehouse import db
 
             _, outbox, _ = _folders(get_current_context()["params"])
-            reached = pipeline.publish(db.get_engine(), file_id, outbox=outbox)
+            reached = pipeline.publish(db.pipeline_engine(), file_id, outbox=outbox)
             print(f"file {file_id}: {reached}")
             return file_id
 
@@ -264,7 +269,7 @@ def build_feed_dag(feed: Feed) -> DAG:
             if not ids:
                 print("no new files")
                 return {}
-            with db.get_engine().connect() as conn:
+            with db.pipeline_engine().connect() as conn:
                 rows = conn.execute(
                     sa.text(
                         "SELECT file_id, file_name, status, rows_read, rows_loaded, rows_rejected"
@@ -323,12 +328,12 @@ def build_cross_feed_dag(feeds: tuple[Feed, ...]) -> DAG:
 
         @task(task_id="list_checks")
         def list_checks() -> list[str]:
-            """The names of the reviewed cross-feed checks (migrating the warehouse first)."""
+            """The names of the reviewed cross-feed checks (the warehouse must be at the code's revision)."""
             from popdata.config.settings import load_settings
             from popdata.quality import cross_feed
             from popdata.warehouse import db, migrate
 
-            migrate.upgrade(db.get_engine())
+            migrate.require_head(db.pipeline_engine())
             return [check.name for check in cross_feed.load_checks(load_settings().expectations_dir)]
 
         @task(task_id="run_check", map_index_template="{{ task.op_kwargs['name'] }}")
@@ -341,7 +346,7 @@ def build_cross_feed_dag(feeds: tuple[Feed, ...]) -> DAG:
             settings = load_settings()
             check = next(c for c in cross_feed.load_checks(settings.expectations_dir) if c.name == name)
             (outcome,) = cross_feed.run_checks(
-                db.get_engine(), settings, as_of=_run_date(get_current_context()), checks=[check]
+                db.pipeline_engine(), settings, as_of=_run_date(get_current_context()), checks=[check]
             )
             first = outcome.result.outcomes[0]
             print(
@@ -420,12 +425,12 @@ def build_link_dag(feeds: tuple[Feed, ...]) -> DAG:
 
         @task(task_id="link_persons", outlets=[PERSON_INDEX_ASSET])
         def link_persons() -> dict[str, int]:
-            """Link every current mention to a person (migrating the warehouse first); returns the counts."""
+            """Link every current mention to a person; returns the counts."""
             from popdata.linkage import link
             from popdata.warehouse import db, migrate
 
-            engine = db.get_engine()
-            migrate.upgrade(engine)
+            engine = db.pipeline_engine()
+            migrate.require_head(engine)
             result = link.run(engine)
             print(result.summary())
             return {
@@ -456,7 +461,7 @@ def _run_date(context: Mapping[str, Any]) -> Any:
     from popdata.monitor.arrivals import latest_loaded_extract
     from popdata.warehouse import db
 
-    with db.get_engine().connect() as conn:
+    with db.pipeline_engine().connect() as conn:
         latest = latest_loaded_extract(conn)
     return latest or context["dag_run"].run_after.date()
 
@@ -505,8 +510,8 @@ def build_reconcile_dag() -> DAG:
 
             context = get_current_context()
             _, outbox, _ = _folders(context["params"])
-            engine = db.get_engine()
-            migrate.upgrade(engine)
+            engine = db.pipeline_engine()
+            migrate.require_head(engine)
             result = run_reconciliation(engine, outbox, _run_date(context))
             print(result.summary())
             return result.rows
@@ -519,7 +524,7 @@ def build_reconcile_dag() -> DAG:
 
             context = get_current_context()
             _, outbox, _ = _folders(context["params"])
-            files = write_report(db.get_engine(), outbox, _run_date(context))
+            files = write_report(db.pipeline_engine(), outbox, _run_date(context))
             print(f"run report: {files.html} ({len(files.pngs)} charts)")
             return str(files.html)
 
@@ -565,8 +570,8 @@ def build_monitor_dag() -> DAG:
             from popdata.warehouse import db, migrate
 
             context = get_current_context()
-            engine = db.get_engine()
-            migrate.upgrade(engine)
+            engine = db.pipeline_engine()
+            migrate.require_head(engine)
             check = arrivals.check_arrivals(engine, _run_date(context), context=context)
             print(check.summary())
             counts: dict[str, int] = {}

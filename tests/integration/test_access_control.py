@@ -62,12 +62,12 @@ def as_role(engine: sa.Engine, role: str) -> Iterator[sa.Connection]:
 
 
 def denied(engine: sa.Engine, role: str, sql: str) -> bool:
-    """Whether ``sql`` run as ``role`` fails with permission denied."""
+    """Whether ``sql`` run as ``role`` fails for lack of a privilege (permission denied, not the owner)."""
     try:
         with as_role(engine, role) as conn:
             conn.execute(sa.text(sql))
     except ProgrammingError as exc:
-        if "permission denied" in str(exc):
+        if "permission denied" in str(exc) or "must be owner" in str(exc):
             return True
         raise
     return False
@@ -126,6 +126,7 @@ def test_nobody_but_the_platform_reads_core(engine: sa.Engine) -> None:
         for name in relations:
             assert denied(engine, role, f'SELECT 1 FROM core."{name}" LIMIT 1'), (role, name)
         assert denied(engine, role, "SELECT core.current_person_key(1)"), role
+        assert denied(engine, role, "SELECT core.attach_file_partition('regions_rows', 1)"), role
 
 
 def test_analysts_read_mart_and_nothing_else(engine: sa.Engine) -> None:
@@ -253,6 +254,35 @@ def test_the_loader_writes_marts_and_work_lists_through_row_security(engine: sa.
         conn.execute(sa.text("SELECT count(*) FROM core.person"))
 
 
+def test_the_pipeline_acts_as_the_loader(
+    engine: sa.Engine, reconciled_county: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from popdata.warehouse import db
+
+    monkeypatch.setenv("POPDATA_WAREHOUSE_URL", reconciled_county.url)
+    with db.pipeline_engine().connect() as conn:
+        assert conn.execute(sa.text("SELECT current_user")).scalar_one() == "popdata_loader"
+        assert migrate.require_head(conn.engine) == migrate.head_revision()
+    assert denied(engine, "popdata_loader", "CREATE TABLE core.intruder (x int)")
+    assert denied(engine, "popdata_loader", "ALTER TABLE core.person ADD COLUMN intruder int")
+    monkeypatch.setenv("POPDATA_PIPELINE_ROLE", "")
+    with db.pipeline_engine().connect() as conn:
+        assert conn.execute(sa.text("SELECT current_user")).scalar_one() != "popdata_loader"
+
+
+def test_the_attach_function_attaches_only_a_files_staging_table(engine: sa.Engine) -> None:
+    for call, message in (
+        ("SELECT core.attach_file_partition('person', 1)", "is not a partitioned table"),
+        (
+            "SELECT core.attach_file_partition('regions_rows; DROP TABLE core.person', 1)",
+            "is not a partitioned",
+        ),
+        ("SELECT core.attach_file_partition('regions_rows', 987654321)", "does not exist"),
+    ):
+        with pytest.raises(sa.exc.DBAPIError, match=message), as_role(engine, "popdata_loader") as conn:
+            conn.execute(sa.text(call))
+
+
 def scan_targets(conn: sa.Connection) -> tuple[set[str], set[str]]:
     """Names and addresses held in core (the strings no mart may contain)."""
     columns = conn.execute(
@@ -317,6 +347,8 @@ def test_downgrade_removes_the_policies_and_upgrade_restores_them(databases: Any
         assert policies() > 40
         migrate.downgrade(engine, "0009")
         assert policies() == 0
+        with pytest.raises(RuntimeError, match="popdata db upgrade"):
+            migrate.require_head(engine)
         assert denied(engine, "popdata_analyst", "SELECT 1 FROM mart.births")
         migrate.upgrade(engine)
         assert policies() > 40

@@ -33,6 +33,13 @@ Environment variables (all optional):
 ``POPDATA_DATA_DOCS``
     Folder of the Great Expectations Data Docs: validation records, GX project and the static
     site ``site/index.html`` (default ``<POPDATA_VAR>/gx``).
+``POPDATA_PIPELINE_URL``
+    SQLAlchemy URL the DAG tasks log in with (a login that is a member of ``popdata_loader``,
+    docs/security.md). Default: the warehouse URL.
+``POPDATA_PIPELINE_ROLE``
+    The role the DAG tasks' connections act as (``SET ROLE`` on connect): default
+    ``popdata_loader``, so PostgreSQL checks the loader's grants and row-level policies even
+    when the tasks log in with the warehouse URL; empty to switch it off.
 ``POPDATA_ALERT_SMTP_CONN_ID`` / ``POPDATA_ALERT_SMTP_TO`` / ``POPDATA_ALERT_WEBHOOK_CONN_ID``
     Airflow connection ids (and recipients) of the alert notifiers
     (docs/data-docs-and-alerts.md); read by :mod:`popdata.quality.alerts`.
@@ -69,6 +76,8 @@ class Settings:
     task_retries: int = 2
     quarantine: Path | None = None
     data_docs: Path | None = None
+    pipeline_url: str | None = None
+    pipeline_role: str = "popdata_loader"
 
     @property
     def quarantine_dir(self) -> Path:
@@ -136,4 +145,6 @@ def load_settings() -> Settings:
         task_retries=_int_env("POPDATA_TASK_RETRIES", 2),
         quarantine=Path(os.environ["POPDATA_QUARANTINE"]) if os.environ.get("POPDATA_QUARANTINE") else None,
         data_docs=Path(os.environ["POPDATA_DATA_DOCS"]) if os.environ.get("POPDATA_DATA_DOCS") else None,
+        pipeline_url=os.environ.get("POPDATA_PIPELINE_URL") or None,
+        pipeline_role=os.environ.get("POPDATA_PIPELINE_ROLE", "popdata_loader").strip(),
     )

@@ -14,6 +14,7 @@ import os
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
@@ -137,5 +138,29 @@ def _engine(url: str) -> Engine:
 
 
 def get_engine(settings: Settings | None = None) -> Engine:
-    """The (cached, per process) SQLAlchemy engine of the warehouse."""
+    """The (cached, per process) SQLAlchemy engine of the warehouse, as the platform (migrations, CLI)."""
     return _engine(warehouse_url(settings))
+
+
+@lru_cache(maxsize=8)
+def _pipeline_engine(url: str, role: str) -> Engine:
+    engine = sa.create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=2)
+    if role:
+        from psycopg import sql
+
+        @sa.event.listens_for(engine, "connect")
+        def act_as_role(dbapi_connection: Any, _record: Any) -> None:
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(role)))
+            dbapi_connection.commit()
+
+    return engine
+
+
+def pipeline_engine(settings: Settings | None = None) -> Engine:
+    """The engine the DAG tasks use: ``POPDATA_PIPELINE_URL`` (else the warehouse URL), acting as
+    ``POPDATA_PIPELINE_ROLE`` (default ``popdata_loader``): PostgreSQL checks the loader's grants
+    and row-level policies on every statement of the pipeline (docs/security.md)."""
+    settings = settings or load_settings()
+    url = normalise_url(settings.pipeline_url) if settings.pipeline_url else warehouse_url(settings)
+    return _pipeline_engine(url, settings.pipeline_role)

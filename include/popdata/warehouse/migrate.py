@@ -35,6 +35,24 @@ def current_revision(engine: sa.Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+def require_head(engine: sa.Engine) -> str:
+    """Check that the warehouse is at this code's head revision (what a task needs before it runs).
+
+    The pipeline's role may not migrate (only the platform does: ``popdata db upgrade``, which
+    ``popdata run`` and ``make up`` run first).
+
+    Raises:
+        RuntimeError: the warehouse is empty or at another revision.
+    """
+    current, head = current_revision(engine), head_revision()
+    if current != head:
+        raise RuntimeError(
+            f"the warehouse is at revision {current or '(none)'} and this code needs {head}: "
+            "run `popdata db upgrade` as the platform's role first"
+        )
+    return head
+
+
 def upgrade(engine: sa.Engine, revision: str = "head") -> str | None:
     """Upgrade the warehouse to ``revision``, then add the core tables of feeds no migration knows.
 

@@ -96,7 +96,6 @@ def attach_as_partition(connection: sa.Connection, feed: Feed, file_id: int) -> 
     alterations = [f"ADD COLUMN file_id bigint NOT NULL DEFAULT {file_id}"]
     alterations += [f'ALTER COLUMN "{name}" SET NOT NULL' for name in not_null]
     alterations.append(f'ADD CONSTRAINT "{partition}_file_id" CHECK (file_id = {file_id})')
-    connection.execute(sa.text(f'DROP TABLE IF EXISTS core."{partition}"'))
     connection.execute(sa.text("SET LOCAL maintenance_work_mem = '256MB'"))
     connection.execute(
         sa.text(f'ALTER TABLE staging."{staging_table(feed, file_id)}" ' + ", ".join(alterations))
@@ -104,7 +103,9 @@ def attach_as_partition(connection: sa.Connection, feed: Feed, file_id: int) -> 
     connection.execute(
         sa.text(f'ALTER TABLE staging."{staging_table(feed, file_id)}" RENAME TO "{partition}"')
     )
-    connection.execute(sa.text(f'ALTER TABLE staging."{partition}" SET SCHEMA core'))
+    # moving it into core and attaching it needs the owner of core: the platform's function does
+    # just that (migration 0011), so the pipeline's role needs no ownership of core
     connection.execute(
-        sa.text(f'ALTER TABLE core."{parent}" ATTACH PARTITION core."{partition}" FOR VALUES IN ({file_id})')
+        sa.text("SELECT core.attach_file_partition(:parent, :file_id)"),
+        {"parent": parent, "file_id": file_id},
     )
