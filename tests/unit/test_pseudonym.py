@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from popdata.cli import main
-from popdata.privacy import (
+from popdata.privacy.pseudonym import (
     ENV_CONN_ID,
     ENV_KEY,
     KeyNotConfiguredError,
@@ -187,7 +187,7 @@ def test_key_from_an_airflow_connection(tmp_path: Path) -> None:
     )
     script = """
 import json, sys
-from popdata.privacy import KeyNotConfiguredError, keyed_digest, load_key, load_keys
+from popdata.privacy.pseudonym import KeyNotConfiguredError, keyed_digest, load_key, load_keys
 out = {"repr": repr(load_key()), "digest": keyed_digest(sys.argv[1], load_key())}
 try:
     load_keys({"POPDATA_HMAC_CONN_ID": "popdata_hmac_missing"})

@@ -118,16 +118,9 @@ class SectionPage:
 
 
 def load_section(conn: sa.Connection, key: SectionKey) -> SectionPage:
-    """Build one section; a module that is not there yet or that fails gives a message instead."""
+    """Build one section; a section that fails gives a message instead (and the log the error)."""
     try:
         section = build_section(conn, key)
-    except ImportError:
-        return SectionPage(
-            key,
-            SECTION_TITLES[key],
-            None,
-            Label("此部分尚未提供。", "This section is not available yet."),
-        )
     except Exception:
         logger.exception("population-data view: building the %s section failed", key)
         conn.rollback()
