@@ -34,6 +34,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,7 @@ from rich.text import Text
 from sqlalchemy.engine import make_url
 
 from popdata.config.feeds import feed_by_id
-from popdata.config.settings import load_settings
+from popdata.config.settings import Settings, load_settings
 from popdata.ingest import arrive, pipeline, read, rows
 from popdata.progress import new_table, print_renderables, progress_bar
 from popdata.warehouse import db, migrate, staging
@@ -184,6 +185,116 @@ def raw_copy(engine: sa.Engine, path: Path) -> tuple[int, float]:
     return count, seconds
 
 
+@dataclass
+class IngestRun:
+    """One timed ingest of the file on its own scratch database, as one role."""
+
+    file_name: str
+    size_mb: float
+    rows_read: int
+    rows_loaded: int
+    rows_rejected: int
+    reached: str
+    copied: int
+    copy_seconds: float
+    steps: dict[str, float]
+    timings: dict[str, float]
+    rss_before_mib: float
+
+
+WHO = {
+    "loader": "as the pipeline: login popdata_pipeline acting as popdata_loader (row-level security on)",
+    "platform": "as the platform (the warehouse URL's login; a superuser bypasses row-level security)",
+}
+"""The roles an ingest can run as (``--as``), and what each means."""
+
+
+def ingest_once(
+    who: str,
+    server_url: sa.URL,
+    cached: Path,
+    work: Path,
+    *,
+    settings: Settings,
+    bar: Any,
+    slow_sql: float | None,
+) -> IngestRun:
+    """Migrate a fresh scratch database as the platform, then ingest the regions and the registry
+    file as ``who`` (:data:`WHO`), timing the raw COPY and every phase; the database is dropped."""
+    name = f"popdata_bench_ingest_{uuid.uuid4().hex[:8]}"
+    bench_url = server_url.set(database=name).render_as_string(hide_password=False)
+    db.ensure_database(bench_url)
+    platform = sa.create_engine(bench_url)
+    engine = (
+        db.role_engine(db.login_url(bench_url, db.PIPELINE_LOGIN), settings.pipeline_role)
+        if who == "loader"
+        else platform
+    )
+    if slow_sql is not None:
+        _log_slow_statements(engine, slow_sql)
+    try:
+        with bar.step(f"{STAGES[2]} ({who})"):
+            landing, outbox = work / "landing", work / "outbox"
+            shutil.copytree(cached, landing)
+            migrate.upgrade(platform)
+            feed, regions = feed_by_id(FEED), feed_by_id(REGIONS)
+            pipeline.process(
+                engine, settings, regions, landing=landing, outbox=outbox, quiet_seconds=0, now=time.time()
+            )
+            path = next((landing / feed.agency / feed.feed).glob("*.csv"))
+            rss_before = _peak_rss_mib()
+
+        with bar.step(f"{STAGES[3]} ({who})"):
+            copied, copy_seconds = raw_copy(platform, path)
+
+        timings: dict[str, float] = {}
+        originals = (read.read_file, rows.normalise_table, staging.create_and_copy)
+        read.read_file = _timing("  decode + parse", timings, read.read_file)
+        rows.normalise_table = _timing("  normalise", timings, rows.normalise_table)
+        staging.create_and_copy = _timing("  COPY to staging", timings, staging.create_and_copy)
+        steps: dict[str, float] = {}
+        reached: Any = None
+        try:
+            with bar.step(f"{STAGES[4]} ({who})"):
+                started = time.perf_counter()
+                registered = pipeline.register(engine, feed, landing, quiet_seconds=0, now=time.time())
+                steps["register (sha256, ledger)"] = time.perf_counter() - started
+            (file_id,) = registered.file_ids
+            for label, step in (
+                ("stage", lambda: pipeline.stage(engine, settings, file_id, landing=landing, outbox=outbox)),
+                (
+                    "validate (GX, in PostgreSQL)",
+                    lambda: pipeline.validate(engine, settings, file_id, outbox=outbox),
+                ),
+                ("publish (core + marts)", lambda: pipeline.publish(engine, file_id, outbox=outbox)),
+            ):
+                with bar.step(f"{label} ({who})"):
+                    started = time.perf_counter()
+                    reached = step()
+                    steps[label] = time.perf_counter() - started
+        finally:
+            read.read_file, rows.normalise_table, staging.create_and_copy = originals
+        with engine.connect() as conn:
+            ledger = pipeline.ledger_row(conn, file_id)
+        return IngestRun(
+            file_name=path.name,
+            size_mb=path.stat().st_size / 1e6,
+            rows_read=int(ledger["rows_read"] or 0),
+            rows_loaded=int(ledger["rows_loaded"] or 0),
+            rows_rejected=int(ledger["rows_rejected"] or 0),
+            reached=str(reached),
+            copied=copied,
+            copy_seconds=copy_seconds,
+            steps=steps,
+            timings=timings,
+            rss_before_mib=rss_before,
+        )
+    finally:
+        engine.dispose()
+        platform.dispose()
+        db.drop_database(bench_url)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the benchmark and print the figures."""
     parser = argparse.ArgumentParser(
@@ -198,13 +309,25 @@ def main(argv: list[str] | None = None) -> None:
         metavar="SECONDS",
         help="also print statements slower than this",
     )
+    parser.add_argument(
+        "--as",
+        dest="who",
+        choices=tuple(WHO),
+        action="append",
+        help="ingest as this role, each on its own scratch database (default: both, side by side)",
+    )
     parser.add_argument("--prepare-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    args.who = list(dict.fromkeys(args.who or WHO))
     if args.prepare_only:
         prepare(args.rows, args.seed)
         return
     with progress_bar(
-        len(STAGES), "popdata bench-ingest", lines=True, console=Console(stderr=True), transient=True
+        2 + (len(STAGES) - 2) * len(args.who),
+        "popdata bench-ingest",
+        lines=True,
+        console=Console(stderr=True),
+        transient=True,
     ) as bar:
         # the file is generated in a child process: its memory does not count in the peak below
         with bar.step(STAGES[0]):
@@ -233,116 +356,62 @@ def main(argv: list[str] | None = None) -> None:
             gx_import = time.perf_counter() - started
         settings = load_settings()
         server_url = make_url(db.warehouse_url(settings))
-        name = f"popdata_bench_ingest_{uuid.uuid4().hex[:8]}"
-        bench_url = server_url.set(database=name).render_as_string(hide_password=False)
-        db.ensure_database(bench_url)
-        engine = sa.create_engine(bench_url)
-        if args.slow_sql is not None:
-            _log_slow_statements(engine, args.slow_sql)
+        runs: dict[str, IngestRun] = {}
         work = Path(tempfile.mkdtemp(prefix="popdata-bench-ingest-"))
         try:
-            with bar.step(STAGES[2]):
-                landing, outbox = work / "landing", work / "outbox"
-                shutil.copytree(cached, landing)
-                migrate.upgrade(engine)
-                feed, regions = feed_by_id(FEED), feed_by_id(REGIONS)
-                pipeline.process(
-                    engine,
-                    settings,
-                    regions,
-                    landing=landing,
-                    outbox=outbox,
-                    quiet_seconds=0,
-                    now=time.time(),
+            for who in args.who:
+                runs[who] = ingest_once(
+                    who, server_url, cached, work / who, settings=settings, bar=bar, slow_sql=args.slow_sql
                 )
-                path = next((landing / feed.agency / feed.feed).glob("*.csv"))
-                size_mb = path.stat().st_size / 1e6
-                rss_before = _peak_rss_mib()
-
-            with bar.step(STAGES[3]):
-                copied, copy_seconds = raw_copy(engine, path)
-
-            timings: dict[str, float] = {}
-            originals = (read.read_file, rows.normalise_table, staging.create_and_copy)
-            read.read_file = _timing("  decode + parse", timings, read.read_file)
-            rows.normalise_table = _timing("  normalise", timings, rows.normalise_table)
-            staging.create_and_copy = _timing("  COPY to staging", timings, staging.create_and_copy)
-            steps: dict[str, float] = {}
-            try:
-                with bar.step(STAGES[4]):
-                    started = time.perf_counter()
-                    registered = pipeline.register(engine, feed, landing, quiet_seconds=0, now=time.time())
-                    steps["register (sha256, ledger)"] = time.perf_counter() - started
-                (file_id,) = registered.file_ids
-                for label, step in (
-                    (
-                        "stage",
-                        lambda: pipeline.stage(engine, settings, file_id, landing=landing, outbox=outbox),
-                    ),
-                    (
-                        "validate (GX, in PostgreSQL)",
-                        lambda: pipeline.validate(engine, settings, file_id, outbox=outbox),
-                    ),
-                    ("publish (core + marts)", lambda: pipeline.publish(engine, file_id, outbox=outbox)),
-                ):
-                    with bar.step(label):
-                        started = time.perf_counter()
-                        reached = step()
-                        steps[label] = time.perf_counter() - started
-            finally:
-                read.read_file, rows.normalise_table, staging.create_and_copy = originals
-            with engine.connect() as conn:
-                ledger = pipeline.ledger_row(conn, file_id)
-            n_read = int(ledger["rows_read"] or 0)
-            report = figures(
-                headline=(
-                    f"popdata bench-ingest — {path.name}, {size_mb:.1f} MB GB18030, {n_read} rows "
-                    f"({ledger['rows_loaded']} loaded, {ledger['rows_rejected']} rejected), reached {reached!r}"
-                ),
-                gx_import=gx_import,
-                rows_read=n_read,
-                copied=copied,
-                copy_seconds=copy_seconds,
-                steps=steps,
-                timings=timings,
-                peak_mib=_peak_rss_mib(),
-                rss_before_mib=rss_before,
-            )
         finally:
-            engine.dispose()
-            db.drop_database(bench_url)
             shutil.rmtree(work, ignore_errors=True)
+        first = next(iter(runs.values()))
+        report = figures(
+            headline=(
+                f"popdata bench-ingest — {first.file_name}, {first.size_mb:.1f} MB GB18030, {first.rows_read} rows "
+                f"({first.rows_loaded} loaded, {first.rows_rejected} rejected), reached {first.reached!r}"
+            ),
+            gx_import=gx_import,
+            runs=runs,
+            peak_mib=_peak_rss_mib(),
+            rss_before_mib=first.rss_before_mib,
+        )
     print_renderables(report)
 
 
-def phase_table(
-    *,
-    rows_read: int,
-    copied: int,
-    copy_seconds: float,
-    steps: dict[str, float],
-    timings: dict[str, float],
-) -> Table:
-    """(a) the raw COPY, (b) the full ingest step by step (the stage split into its parts), then its total.
+def phase_table(runs: dict[str, IngestRun]) -> Table:
+    """(a) the raw COPY, (b) the full ingest step by step (the stage split into its parts), then its
+    total: one seconds and one rows/s column per run (:data:`WHO`), side by side.
 
-    rows/s are the rows read of the file over each phase's seconds; share is of the full ingest total.
+    rows/s are the rows read of the file over each phase's seconds.
     """
-    table = new_table(None, ["phase", ("seconds", "right"), ("rows/s", "right"), ("share", "right")])
-    total = sum(steps.values())
-    table.add_row("(a) raw COPY (text, UNLOGGED)", f"{copy_seconds:.2f}", f"{copied / copy_seconds:,.0f}", "")
-    table.add_row("(b) full ingest", "", "", "")
-    for label, seconds in steps.items():
-        table.add_row(f"  {label}", f"{seconds:.2f}", f"{rows_read / seconds:,.0f}", f"{seconds / total:.0%}")
+    columns: list[str | tuple[str, str]] = ["phase"]
+    for who in runs:
+        columns += [(f"{who} s", "right"), (f"{who} rows/s", "right")]
+    table = new_table(None, columns)
+
+    def row(label: str, seconds: dict[str, float | None], counted: dict[str, int]) -> None:
+        cells = [label]
+        for who in runs:
+            value = seconds.get(who)
+            cells += ["", ""] if not value else [f"{value:.2f}", f"{counted[who] / value:,.0f}"]
+        table.add_row(*cells)
+
+    read_rows = {who: run.rows_read for who, run in runs.items()}
+    row(
+        "(a) raw COPY (text, UNLOGGED)",
+        {w: r.copy_seconds for w, r in runs.items()},
+        {w: r.copied for w, r in runs.items()},
+    )
+    row("(b) full ingest", {}, read_rows)
+    first = next(iter(runs.values()))
+    for label in first.steps:
+        row(f"  {label}", {w: r.steps.get(label) for w, r in runs.items()}, read_rows)
         if label == "stage":
-            for sub, sub_seconds in timings.items():
-                table.add_row(
-                    f"  {sub}",
-                    f"{sub_seconds:.2f}",
-                    f"{rows_read / sub_seconds:,.0f}",
-                    f"{sub_seconds / total:.0%}",
-                )
+            for sub in first.timings:
+                row(f"  {sub}", {w: r.timings.get(sub) for w, r in runs.items()}, read_rows)
     table.add_section()
-    table.add_row("  full ingest total", f"{total:.2f}", f"{rows_read / total:,.0f}", f"{1:.0%}")
+    row("  full ingest total", {w: sum(r.steps.values()) for w, r in runs.items()}, read_rows)
     return table
 
 
@@ -350,22 +419,28 @@ def figures(
     *,
     headline: str,
     gx_import: float,
-    rows_read: int,
-    copied: int,
-    copy_seconds: float,
-    steps: dict[str, float],
-    timings: dict[str, float],
+    runs: dict[str, IngestRun],
     peak_mib: float,
     rss_before_mib: float,
 ) -> list[RenderableType]:
     """What ``make bench-ingest`` prints: the file, the phase table, the ratios and the peak memory."""
-    total = sum(steps.values())
-    lines = [f"\nfull ingest ÷ raw COPY: {total / copy_seconds:.1f}x (target ≤ 3x)"]
-    validate_seconds = steps.get("validate (GX, in PostgreSQL)")
-    if validate_seconds is not None and timings.get("  COPY to staging"):
+    lines: list[str] = [""]
+    for who, run in runs.items():
+        total = sum(run.steps.values())
+        lines.append(f"{who}: {WHO[who]}")
+        lines.append(f"  full ingest ÷ raw COPY: {total / run.copy_seconds:.1f}x (target ≤ 3x)")
+        validate_seconds = run.steps.get("validate (GX, in PostgreSQL)")
+        if validate_seconds is not None and run.timings.get("  COPY to staging"):
+            lines.append(
+                f"  GX validation (full suite, 1 staged file) ÷ the COPY that staged it: "
+                f"{validate_seconds / run.timings['  COPY to staging']:.2f}x (issue 4 target ≤ 2x)"
+            )
+    if {"loader", "platform"} <= runs.keys():
+        loader, platform = (sum(runs[w].steps.values()) for w in ("loader", "platform"))
+        publish = [runs[w].steps.get("publish (core + marts)") or 0.0 for w in ("loader", "platform")]
         lines.append(
-            f"GX validation (full suite, 1 staged file) ÷ the COPY that staged it: "
-            f"{validate_seconds / timings['  COPY to staging']:.2f}x (issue 4 target ≤ 2x)"
+            f"as the loader ÷ as the platform: full ingest {loader / platform:.2f}x, "
+            f"publish {publish[0] / publish[1]:.2f}x (the cost of row-level security and the grants)"
         )
     lines.append(
         f"peak memory (RSS high-water mark of this process): {peak_mib:,.0f} MiB "
@@ -375,9 +450,7 @@ def figures(
     return [
         Text("\n" + headline),
         Text(f"GX import before timing: {gx_import:.1f}s\n"),
-        phase_table(
-            rows_read=rows_read, copied=copied, copy_seconds=copy_seconds, steps=steps, timings=timings
-        ),
+        phase_table(runs),
         *(Text(line) for line in lines),
     ]
 

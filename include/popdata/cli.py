@@ -251,6 +251,22 @@ def dictionary(out_path: Path | None) -> None:
 
 
 @db_group.command()
+def logins() -> None:
+    """Set the passwords of the login roles from the environment (POPDATA_PIPELINE_PASSWORD, POPDATA_VIEW_PASSWORD).
+
+    Run it as the platform after `popdata db upgrade` where the server asks for passwords (the
+    compose deployment); the embedded default and a trust-auth server need none.
+    """
+    from popdata.warehouse import db, migrate
+
+    engine = db.get_engine()
+    migrate.upgrade(engine)
+    for login, was_set in db.set_login_passwords(engine).items():
+        variable = db.LOGIN_PASSWORD_ENV[login]
+        click.echo(f"{login}: " + ("password set" if was_set else f"unchanged ({variable} is not set)"))
+
+
+@db_group.command()
 def url() -> None:
     """Print the warehouse URL (starting the embedded server when it is the default)."""
     from popdata.warehouse import db

@@ -261,13 +261,133 @@ def test_the_pipeline_acts_as_the_loader(
 
     monkeypatch.setenv("POPDATA_WAREHOUSE_URL", reconciled_county.url)
     with db.pipeline_engine().connect() as conn:
-        assert conn.execute(sa.text("SELECT current_user")).scalar_one() == "popdata_loader"
+        assert conn.execute(sa.text("SELECT session_user, current_user")).one() == (
+            "popdata_pipeline",
+            "popdata_loader",
+        )
         assert migrate.require_head(conn.engine) == migrate.head_revision()
     assert denied(engine, "popdata_loader", "CREATE TABLE core.intruder (x int)")
     assert denied(engine, "popdata_loader", "ALTER TABLE core.person ADD COLUMN intruder int")
     monkeypatch.setenv("POPDATA_PIPELINE_ROLE", "")
     with db.pipeline_engine().connect() as conn:
-        assert conn.execute(sa.text("SELECT current_user")).scalar_one() != "popdata_loader"
+        assert conn.execute(sa.text("SELECT current_user")).scalar_one() == "popdata_pipeline"
+
+
+def test_the_dags_never_log_in_as_the_owner(engine: sa.Engine, reconciled_county: Any) -> None:
+    """The logins own nothing, are no superusers, cannot create roles or databases or bypass RLS."""
+    from popdata.warehouse import db
+
+    assert (
+        sa.engine.make_url(db.login_url(reconciled_county.url, db.PIPELINE_LOGIN)).username
+        == "popdata_pipeline"
+    )
+    with engine.connect() as conn:
+        owners = set(
+            conn.execute(
+                sa.text(
+                    "SELECT DISTINCT pg_get_userbyid(c.relowner) FROM pg_class c"
+                    " JOIN pg_namespace n ON n.oid = c.relnamespace"
+                    " WHERE n.nspname IN ('core', 'audit', 'mart', 'ops', 'pii', 'access')"
+                )
+            ).scalars()
+        )
+        for login in (db.PIPELINE_LOGIN, db.VIEW_LOGIN):
+            flags = conn.execute(
+                sa.text(
+                    "SELECT rolcanlogin, rolsuper, rolcreaterole, rolcreatedb, rolbypassrls FROM pg_roles"
+                    " WHERE rolname = :r"
+                ),
+                {"r": login},
+            ).one()
+            assert tuple(flags) == (True, False, False, False, False), login
+            assert login not in owners
+        member_of = set(
+            conn.execute(
+                sa.text(
+                    "SELECT g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid"
+                    " JOIN pg_roles u ON u.oid = m.member WHERE u.rolname = :r"
+                ),
+                {"r": db.PIPELINE_LOGIN},
+            ).scalars()
+        )
+    assert member_of == {"popdata_loader"}
+    assert "popdata_loader" not in owners - {"popdata_loader"}  # owns only what the pipeline creates
+
+
+def test_the_view_reads_mart_audit_and_the_published_views_only(
+    engine: sa.Engine, reconciled_county: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from popdata.warehouse import db
+
+    monkeypatch.setenv("POPDATA_WAREHOUSE_URL", reconciled_county.url)
+    view = db.view_engine()
+    with engine.connect() as conn:
+        expected_sizes = {
+            t: conn.execute(sa.text(f"SELECT count(*) FROM ops.{t}")).scalar_one()
+            for t in (*WORK_LISTS, "id_corrections", "clerical_review")
+        }
+        births = conn.execute(sa.text("SELECT count(*) FROM mart.births")).scalar_one()
+        regions = conn.execute(
+            sa.text("SELECT count(*) FROM core.regions WHERE code IS NOT NULL")
+        ).scalar_one()
+    with view.connect() as conn:
+        assert conn.execute(sa.text("SELECT session_user")).scalar_one() == "popdata_view"
+        assert conn.execute(sa.text("SELECT count(*) FROM mart.births")).scalar_one() == births > 0
+        assert conn.execute(sa.text("SELECT count(*) FROM audit.file_ledger")).scalar_one() > 0
+        sizes = dict(conn.execute(sa.text("SELECT work_list, list_rows FROM audit.work_list_sizes")).all())
+        assert sizes == expected_sizes
+        assert conn.execute(sa.text("SELECT count(*) FROM mart.region_names")).scalar_one() == regions > 0
+    for sql in (
+        "SELECT 1 FROM core.person LIMIT 1",
+        "SELECT 1 FROM core.regions LIMIT 1",
+        "SELECT 1 FROM ops.clerical_review LIMIT 1",
+        "SELECT 1 FROM ops.unregistered_births LIMIT 1",
+        "SELECT 1 FROM ops.id_corrections LIMIT 1",
+        "DELETE FROM audit.file_ledger",
+        "CREATE TABLE staging.intruder (x int)",
+    ):
+        with pytest.raises(ProgrammingError, match="permission denied"), view.begin() as conn:
+            conn.execute(sa.text(sql))
+    assert denied(engine, "popdata_dashboard", "SELECT 1 FROM ops.paid_after_death")
+
+
+def test_nobody_but_the_platform_uses_pii(engine: sa.Engine) -> None:
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT to_regnamespace('pii') IS NOT NULL")).scalar_one()
+        for role in (*READERS, "popdata_dashboard", "popdata_loader", "popdata_pipeline", "popdata_view"):
+            usage, create = conn.execute(
+                sa.text(
+                    "SELECT has_schema_privilege(:r, 'pii', 'USAGE'), has_schema_privilege(:r, 'pii', 'CREATE')"
+                ),
+                {"r": role},
+            ).one()
+            assert (usage, create) == (False, False), role
+    for role in (*READERS, "popdata_loader"):
+        assert denied(engine, role, "CREATE TABLE pii.intruder (x int)"), role
+
+
+def test_login_passwords_come_from_the_environment(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from popdata.warehouse import db
+
+    monkeypatch.setenv("POPDATA_VIEW_PASSWORD", "it's 100% \\ secret")
+    monkeypatch.delenv("POPDATA_PIPELINE_PASSWORD", raising=False)
+    try:
+        assert db.set_login_passwords(engine) == {db.PIPELINE_LOGIN: False, db.VIEW_LOGIN: True}
+        with engine.connect() as conn:
+            stored = conn.execute(
+                sa.text("SELECT rolpassword FROM pg_authid WHERE rolname = 'popdata_view'")
+            ).scalar_one()
+        assert stored and stored.startswith(("SCRAM-SHA-256$", "md5")) and "secret" not in stored
+        platform_url = sa.engine.URL.create(
+            "postgresql", username="postgres", password="platform", host="h", database="w"
+        ).render_as_string(hide_password=False)
+        url = sa.engine.make_url(db.login_url(platform_url, db.VIEW_LOGIN))
+        assert (url.username, url.password) == ("popdata_view", "it's 100% \\ secret")
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text("ALTER ROLE popdata_view PASSWORD NULL"))
 
 
 def test_the_attach_function_attaches_only_a_files_staging_table(engine: sa.Engine) -> None:
@@ -344,13 +464,26 @@ def test_downgrade_removes_the_policies_and_upgrade_restores_them(databases: Any
             with engine.connect() as conn:
                 return int(conn.execute(sa.text("SELECT count(*) FROM pg_policies")).scalar_one())
 
-        assert policies() > 40
+        def published_views() -> int:
+            with engine.connect() as conn:
+                return int(
+                    conn.execute(
+                        sa.text(
+                            "SELECT (to_regclass('mart.region_names') IS NOT NULL)::int"
+                            " + (to_regclass('audit.work_list_sizes') IS NOT NULL)::int"
+                        )
+                    ).scalar_one()
+                )
+
+        assert policies() > 40 and published_views() == 2
+        migrate.downgrade(engine, "0011")
+        assert published_views() == 0 and policies() > 40
         migrate.downgrade(engine, "0009")
         assert policies() == 0
         with pytest.raises(RuntimeError, match="popdata db upgrade"):
             migrate.require_head(engine)
         assert denied(engine, "popdata_analyst", "SELECT 1 FROM mart.births")
         migrate.upgrade(engine)
-        assert policies() > 40
+        assert policies() > 40 and published_views() == 2
     finally:
         engine.dispose()

@@ -66,8 +66,8 @@ def county(reconciled_county: Any) -> Iterator[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def token(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A JWT of an Airflow admin, issued by Airflow's simple auth manager initialised in this process.
+def auth_manager(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Airflow's simple auth manager, initialised in this process (it issues and checks the JWTs).
 
     The browser test (tests/browser) logs in through the real API server and its metadata database.
     """
@@ -84,14 +84,20 @@ def token(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         for key, value in env.items():
             patch.setenv(key, value)
         from airflow.api_fastapi.app import init_auth_manager
-        from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
         from airflow.models.revoked_token import RevokedToken
 
         # the one part of the check that needs Airflow's metadata database (this process has none):
         # no token is revoked. Signature, expiry and the user's claims are checked for real.
         patch.setattr(RevokedToken, "is_revoked", classmethod(lambda cls, jti: False))
-        manager = init_auth_manager()
-        yield manager.generate_jwt(SimpleAuthManagerUser(username="admin", role="admin"))
+        yield init_auth_manager()
+
+
+@pytest.fixture(scope="module")
+def token(auth_manager: Any) -> str:
+    """A JWT of an Airflow admin."""
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+
+    return str(auth_manager.generate_jwt(SimpleAuthManagerUser(username="admin", role="admin")))
 
 
 @pytest.fixture(scope="module")
@@ -149,6 +155,21 @@ def test_every_page_needs_an_airflow_login(anonymous: Any, path: str) -> None:
     bad = anonymous.get(path, cookies={"_token": "not-a-jwt"})
     assert bad.status_code == 401
     assert anonymous.get(path, headers={"Authorization": "Bearer not-a-jwt"}).status_code == 401
+
+
+def test_a_login_without_the_right_to_the_view_is_refused(anonymous: Any, auth_manager: Any) -> None:
+    """The auth manager decides (``is_authorized_custom_view`` on ``popdata``): a user without a role
+    has a valid login and no right to the view."""
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+
+    no_role = auth_manager.generate_jwt(SimpleAuthManagerUser(username="visitor", role=None))
+    for path in (*PAGES, "/receipts/1", "/data-docs/index.html"):
+        response = anonymous.get(path, cookies={"_token": no_role})
+        assert response.status_code == 403, path
+        assert "无权查看" in response.text and "Not allowed" in response.text
+        assert "data-figure" not in response.text
+    viewer = auth_manager.generate_jwt(SimpleAuthManagerUser(username="reader", role="viewer"))
+    assert anonymous.get("/drops", cookies={"_token": viewer}).status_code == 200
 
 
 @pytest.mark.parametrize("path", PAGES)

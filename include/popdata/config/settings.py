@@ -34,12 +34,18 @@ Environment variables (all optional):
     Folder of the Great Expectations Data Docs: validation records, GX project and the static
     site ``site/index.html`` (default ``<POPDATA_VAR>/gx``).
 ``POPDATA_PIPELINE_URL``
-    SQLAlchemy URL the DAG tasks log in with (a login that is a member of ``popdata_loader``,
-    docs/security.md). Default: the warehouse URL.
+    SQLAlchemy URL the DAG tasks log in with. Default: the warehouse URL with the login
+    ``popdata_pipeline`` (migration 0012: a member of ``popdata_loader``, never the owner) and
+    the password ``POPDATA_PIPELINE_PASSWORD`` (none when unset: trust or peer authentication).
 ``POPDATA_PIPELINE_ROLE``
     The role the DAG tasks' connections act as (``SET ROLE`` on connect): default
-    ``popdata_loader``, so PostgreSQL checks the loader's grants and row-level policies even
-    when the tasks log in with the warehouse URL; empty to switch it off.
+    ``popdata_loader``, so that what the tasks create is the loader's; empty to switch it off.
+``POPDATA_VIEW_URL``
+    SQLAlchemy URL the population-data view reads with. Default: the warehouse URL with the
+    login ``popdata_view`` (a member of ``popdata_dashboard``) and the password
+    ``POPDATA_VIEW_PASSWORD``.
+``POPDATA_PIPELINE_PASSWORD`` / ``POPDATA_VIEW_PASSWORD``
+    The two logins' passwords, set in the database by ``popdata db logins`` (docs/security.md).
 ``POPDATA_ALERT_SMTP_CONN_ID`` / ``POPDATA_ALERT_SMTP_TO`` / ``POPDATA_ALERT_WEBHOOK_CONN_ID``
     Airflow connection ids (and recipients) of the alert notifiers
     (docs/data-docs-and-alerts.md); read by :mod:`popdata.quality.alerts`.
@@ -78,6 +84,7 @@ class Settings:
     data_docs: Path | None = None
     pipeline_url: str | None = None
     pipeline_role: str = "popdata_loader"
+    view_url: str | None = None
 
     @property
     def quarantine_dir(self) -> Path:
@@ -147,4 +154,5 @@ def load_settings() -> Settings:
         data_docs=Path(os.environ["POPDATA_DATA_DOCS"]) if os.environ.get("POPDATA_DATA_DOCS") else None,
         pipeline_url=os.environ.get("POPDATA_PIPELINE_URL") or None,
         pipeline_role=os.environ.get("POPDATA_PIPELINE_ROLE", "popdata_loader").strip(),
+        view_url=os.environ.get("POPDATA_VIEW_URL") or None,
     )

@@ -62,8 +62,15 @@ ICON_SVG = (
 """The nav icon (people), served at ``icon.svg``."""
 
 
+RESOURCE_NAME = "popdata"
+"""The custom view the Airflow auth manager is asked about (``is_authorized_custom_view``, GET): with
+the simple auth manager every role from viewer up may read it; with the FAB auth manager a role
+needs the permission on the resource ``popdata``."""
+
+
 class NotLoggedIn(Exception):
-    """Raised by :func:`require_user` when the request carries no valid Airflow login."""
+    """Raised by :func:`require_user` when the request carries no valid Airflow login (401), or a
+    login the auth manager does not allow to read the view (403)."""
 
     def __init__(self, status_code: int) -> None:
         super().__init__(status_code)
@@ -82,14 +89,26 @@ async def require_user(
         NotLoggedIn: no token, an expired or invalid one, or no auth manager in this process.
     """
     try:
+        from airflow.api_fastapi.app import get_auth_manager
         from airflow.api_fastapi.core_api.security import get_user
 
-        return await get_user(request=request, _oauth_token=None, bearer_credentials=bearer)
-    except HTTPException as exc:
-        raise NotLoggedIn(exc.status_code) from None
+        user = await get_user(request=request, _oauth_token=None, bearer_credentials=bearer)
+        allowed = get_auth_manager().is_authorized_custom_view(
+            method="GET", resource_name=RESOURCE_NAME, user=user
+        )
+    except HTTPException:  # no token, or an invalid or expired one (Airflow answers 401 or 403)
+        raise NotLoggedIn(401) from None
     except (ImportError, RuntimeError) as exc:  # Airflow missing or its auth manager not initialised
         logger.warning("population-data view: cannot check the login (%s): refusing", exc)
         raise NotLoggedIn(401) from None
+    if not allowed:
+        logger.info(
+            "population-data view: %s may not read %s",
+            getattr(user, "get_name", lambda: "?")(),
+            RESOURCE_NAME,
+        )
+        raise NotLoggedIn(403)
+    return user
 
 
 LoggedIn = Annotated[Any, Depends(require_user)]
@@ -98,10 +117,10 @@ LoggedIn = Annotated[Any, Depends(require_user)]
 
 @contextmanager
 def warehouse() -> Iterator[sa.Connection]:
-    """A read-only connection to the warehouse (the engine of :func:`popdata.warehouse.db.get_engine`)."""
-    from popdata.warehouse.db import get_engine
+    """A read-only connection to the warehouse as the view's own login (:func:`popdata.warehouse.db.view_engine`)."""
+    from popdata.warehouse.db import view_engine
 
-    with get_engine().connect() as conn:
+    with view_engine().connect() as conn:
         conn.execute(sa.text("SET TRANSACTION READ ONLY"))
         yield conn
         conn.rollback()
@@ -298,7 +317,14 @@ def create_app() -> FastAPI:
     @app.exception_handler(NotLoggedIn)
     async def not_logged_in(request: Request, exc: NotLoggedIn) -> HTMLResponse:
         depth = request.url.path.removeprefix(request.scope.get("root_path", "")).strip("/").count("/")
-        return page(request, "login.html", "../" * depth, status_code=401, active=None)
+        return page(
+            request,
+            "login.html",
+            "../" * depth,
+            status_code=exc.status_code,
+            active=None,
+            forbidden=exc.status_code == 403,
+        )
 
     @app.get("/health", include_in_schema=False)
     def health() -> JSONResponse:

@@ -14,7 +14,7 @@ import os
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
@@ -142,8 +142,33 @@ def get_engine(settings: Settings | None = None) -> Engine:
     return _engine(warehouse_url(settings))
 
 
+PIPELINE_LOGIN = "popdata_pipeline"
+"""The role the DAG tasks log in as (migration 0012): a member of ``popdata_loader``, never the owner."""
+VIEW_LOGIN = "popdata_view"
+"""The role the population-data view logs in as (migration 0012): a member of ``popdata_dashboard``."""
+LOGIN_PASSWORD_ENV = {PIPELINE_LOGIN: "POPDATA_PIPELINE_PASSWORD", VIEW_LOGIN: "POPDATA_VIEW_PASSWORD"}
+"""The environment variable holding each login's password (unset: trust or peer authentication)."""
+
+
+def login_url(base_url: str, login: str) -> str:
+    """``base_url`` with ``login`` as its user and that login's password from the environment.
+
+    The password comes from :data:`LOGIN_PASSWORD_ENV` only (never from ``base_url``, which is the
+    platform's); without one the URL has none, which suits trust or peer authentication (the
+    embedded default and a local server).
+    """
+    password = os.environ.get(LOGIN_PASSWORD_ENV.get(login, "")) or None
+    return (
+        make_url(normalise_url(base_url))
+        .set(username=login, password=password)
+        .render_as_string(hide_password=False)
+    )
+
+
 @lru_cache(maxsize=8)
-def _pipeline_engine(url: str, role: str) -> Engine:
+def role_engine(url: str, role: str) -> Engine:
+    """A (cached) engine logging in with ``url`` whose connections act as ``role`` (``SET ROLE``
+    on connect; none when ``role`` is empty)."""
     engine = sa.create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=2)
     if role:
         from psycopg import sql
@@ -157,10 +182,57 @@ def _pipeline_engine(url: str, role: str) -> Engine:
     return engine
 
 
-def pipeline_engine(settings: Settings | None = None) -> Engine:
-    """The engine the DAG tasks use: ``POPDATA_PIPELINE_URL`` (else the warehouse URL), acting as
-    ``POPDATA_PIPELINE_ROLE`` (default ``popdata_loader``): PostgreSQL checks the loader's grants
-    and row-level policies on every statement of the pipeline (docs/security.md)."""
+def pipeline_url(settings: Settings | None = None) -> str:
+    """The URL the DAG tasks log in with: ``POPDATA_PIPELINE_URL``, else the warehouse as
+    :data:`PIPELINE_LOGIN` (password ``POPDATA_PIPELINE_PASSWORD``)."""
     settings = settings or load_settings()
-    url = normalise_url(settings.pipeline_url) if settings.pipeline_url else warehouse_url(settings)
-    return _pipeline_engine(url, settings.pipeline_role)
+    if settings.pipeline_url:
+        return normalise_url(settings.pipeline_url)
+    return login_url(warehouse_url(settings), PIPELINE_LOGIN)
+
+
+def pipeline_engine(settings: Settings | None = None) -> Engine:
+    """The engine the DAG tasks use: :func:`pipeline_url`, acting as ``POPDATA_PIPELINE_ROLE``
+    (default ``popdata_loader``, so that what the tasks create is the loader's): PostgreSQL checks
+    the loader's grants and row-level policies on every statement of the pipeline
+    (docs/security.md)."""
+    settings = settings or load_settings()
+    return role_engine(pipeline_url(settings), settings.pipeline_role)
+
+
+def view_url(settings: Settings | None = None) -> str:
+    """The URL the population-data view reads with: ``POPDATA_VIEW_URL``, else the warehouse as
+    :data:`VIEW_LOGIN` (password ``POPDATA_VIEW_PASSWORD``)."""
+    settings = settings or load_settings()
+    if settings.view_url:
+        return normalise_url(settings.view_url)
+    return login_url(warehouse_url(settings), VIEW_LOGIN)
+
+
+def view_engine(settings: Settings | None = None) -> Engine:
+    """The (cached) engine of the population-data view: reads mart, audit and the published views."""
+    return _engine(view_url(settings))
+
+
+def set_login_passwords(engine: Engine) -> dict[str, bool]:
+    """Set each login role's password from its environment variable, as the platform.
+
+    Returns login → whether a password was set (logins whose variable is unset keep theirs).
+    """
+    import psycopg
+    from psycopg import sql
+
+    done: dict[str, bool] = {}
+    with engine.begin() as conn:
+        for login, variable in LOGIN_PASSWORD_ENV.items():
+            password = os.environ.get(variable)
+            if not password:
+                done[login] = False
+                continue
+            statement = sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                sql.Identifier(login), sql.Literal(password)
+            )
+            raw = cast("psycopg.Connection[Any]", conn.connection.dbapi_connection)
+            raw.execute(statement)  # no parameters: a '%' in the password stays a '%'
+            done[login] = True
+    return done

@@ -42,9 +42,18 @@ def require_head(engine: sa.Engine) -> str:
     ``popdata run`` and ``make up`` run first).
 
     Raises:
-        RuntimeError: the warehouse is empty or at another revision.
+        RuntimeError: the login is refused (e.g. its role does not exist yet), or the warehouse is
+            empty or at another revision.
     """
-    current, head = current_revision(engine), head_revision()
+    try:
+        current = current_revision(engine)
+    except sa.exc.OperationalError as exc:
+        login = engine.url.username or "(default user)"
+        raise RuntimeError(
+            f"cannot connect to the warehouse as {login}: {str(exc.orig).strip()}; the login roles come "
+            "with `popdata db upgrade` (run by the platform), their passwords with `popdata db logins`"
+        ) from exc
+    head = head_revision()
     if current != head:
         raise RuntimeError(
             f"the warehouse is at revision {current or '(none)'} and this code needs {head}: "

@@ -2,7 +2,8 @@
 
 Built from ``mart.linkage_quality`` (feed × role: records, linked by ID, linked probabilistically,
 new persons, record roles waiting for review) and the *counts* of the engineers' and agencies'
-lists ``ops.clerical_review`` and ``ops.id_corrections`` (never their rows). Read-only.
+lists ``ops.clerical_review`` and ``ops.id_corrections`` (never their rows: ``audit.work_list_sizes``).
+Read-only.
 
 Headline figures, by stable key:
 
@@ -14,7 +15,8 @@ Headline figures, by stable key:
 ``new_persons``
     record roles that matched nobody and made a new person.
 ``clerical_review``
-    record roles waiting for clerical review: distinct ``mention_id`` of ``ops.clerical_review``,
+    record roles waiting for clerical review: distinct ``mention_id`` of ``ops.clerical_review``
+    (``records`` of ``audit.work_list_sizes``),
     as ``mart.linkage_quality.review_queue`` counts them (the note gives the number of pairs).
 ``id_corrections``
     rows of ``ops.id_corrections``: identity numbers that failed validation, with a likely
@@ -30,6 +32,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from popdata.dashboard.model import SECTION_TITLES, Cell, Chart, Figure, Label, Section, SectionKey, Table
+from popdata.dashboard.sections.published import ListSize, work_list_sizes
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure as MplFigure
@@ -216,10 +219,9 @@ def build(conn: sa.Connection) -> Section:
     by_id = sum(r.linked_by_id for r in rows)
     probabilistic = sum(r.linked_probabilistic for r in rows)
     new = sum(r.new_persons for r in rows)
-    review = conn.execute(
-        sa.text("SELECT count(DISTINCT mention_id) AS mentions, count(*) AS pairs FROM ops.clerical_review")
-    ).one()
-    corrections = int(conn.execute(sa.text("SELECT count(*) FROM ops.id_corrections")).scalar_one())
+    sizes = work_list_sizes(conn)
+    review = sizes.get("clerical_review", ListSize(0, 0))
+    corrections = sizes.get("id_corrections", ListSize(0, 0)).rows
     share_id, share_prob = _share(by_id, records), _share(probabilistic, records)
     figures = (
         Figure(
@@ -259,12 +261,12 @@ def build(conn: sa.Connection) -> Section:
         Figure(
             "clerical_review",
             Label("待人工复核", "Clerical review queue"),
-            int(review.mentions),
-            f"{int(review.mentions):,}",
-            "warn" if review.mentions else "ok",
+            review.records,
+            f"{review.records:,}",
+            "warn" if review.records else "ok",
             Label(
-                f"不确定匹配的记录（{int(review.pairs):,}对）",
-                f"record roles in doubt ({int(review.pairs):,} pairs)",
+                f"不确定匹配的记录（{review.rows:,}对）",
+                f"record roles in doubt ({review.rows:,} pairs)",
             ),
         ),
         Figure(

@@ -3,8 +3,9 @@
 Built from the reconciliation marts (``mart.sex_ratio_at_birth``, ``mart.births``,
 ``mart.birth_dse``, ``mart.birth_registration_gaps``, ``mart.warning_villages``,
 ``mart.prenatal_check_progress``, ``mart.social_fee``), the *counts* of the ``ops`` work lists
-(never their rows) and the names of the regions (``core.regions``, the statistics bureau's
-reference: region names and codes are not personal data). Every query is read-only.
+(never their rows: ``audit.work_list_sizes``) and the names of the regions (``mart.region_names``,
+the statistics bureau's reference: region names and codes are not personal data). Every query is
+read-only.
 
 Headline figures, by stable key (docs: ``WAREHOUSE.md`` definitions):
 
@@ -49,6 +50,7 @@ from popdata.dashboard.model import (
     Status,
     Table,
 )
+from popdata.dashboard.sections.published import region_names, work_list_sizes
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -170,14 +172,6 @@ def _height(rows: int, per_row: float = 0.27, extra: float = 1.5) -> float:
 
 
 # --- region names ----------------------------------------------------------------------------------
-
-
-def region_names(conn: sa.Connection) -> dict[str, str]:
-    """12-digit region code → name, from the latest region reference (empty when none is loaded)."""
-    if conn.execute(sa.text("SELECT to_regclass('core.regions') IS NOT NULL")).scalar() is not True:
-        return {}
-    rows = conn.execute(sa.text("SELECT code, name FROM core.regions WHERE code IS NOT NULL"))
-    return {str(code): str(name) for code, name in rows}
 
 
 def town_name(names: dict[str, str], town_code: str | None) -> str:
@@ -889,8 +883,9 @@ def _figures(conn: sa.Connection, year: int | None, county: SrbRow | None) -> li
                 Label("名单出生数/估计出生数", "births on the list over the estimate"),
             )
         )
+    sizes = work_list_sizes(conn)
     for table, label, note in WORK_LISTS:
-        count = int(conn.execute(sa.text(f"SELECT count(*) FROM ops.{table}")).scalar_one())
+        count = sizes[table].rows
         figures.append(Figure(table, label, count, _int(count), "warn" if count else "ok", note))
     window = conn.execute(sa.text("SELECT max(year), max(window_start) FROM mart.warning_villages")).one()
     flagged = int(
