@@ -11,14 +11,16 @@ DEMO_DIR := var/demo
 
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: install system-deps demo test lint typecheck unit integration up down status bench bench-ingest bench-link eval-linkage clean help
+.PHONY: install system-deps demo test lint typecheck unit integration up up-celery down status bench bench-slice bench-ingest bench-link eval-linkage clean help
 
 help:
 	@echo "make demo    install, start the embedded PostgreSQL, generate a county, run the DAGs, print a summary"
 	@echo "make test    ruff, mypy and the whole test suite"
 	@echo "make up      start Airflow (api-server, scheduler, dag-processor, triggerer): http://localhost:8080"
-	@echo "make down    stop Airflow and the embedded PostgreSQL"
-	@echo "make bench   measured throughput of the ingest slice (rows/s), printed side by side"
+	@echo "make up-celery  the same with the CeleryExecutor and two Celery workers (Redis at 127.0.0.1:6379)"
+	@echo "make down    stop Airflow (workers included) and the embedded PostgreSQL"
+	@echo "make bench   the whole chain on 100 000, 300 000 and 1 000 000 persons, LocalExecutor and Celery"
+	@echo "make bench-slice   throughput of the registry ingest slice (rows/s), phase by phase"
 	@echo "make bench-ingest  full ingest of a 1 M-row registry file against a raw COPY of it"
 	@echo "make bench-link    linkage alone on 100 000, 300 000 and 1 000 000-person counties"
 
@@ -77,7 +79,7 @@ typecheck: install
 	$(BIN)/mypy
 
 test: install lint typecheck
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=15
 
 unit: install
 	$(BIN)/pytest -q tests/unit
@@ -88,6 +90,10 @@ integration: install
 up: install
 	$(BIN)/popdata services start
 
+# the same services with the CeleryExecutor: two Celery workers behind the local Redis (docs/scaling.md)
+up-celery: install
+	$(BIN)/popdata services start --executor celery --workers 2
+
 down:
 	-@test -x $(BIN)/popdata && $(BIN)/popdata services stop
 	-@test -x $(BIN)/popdata && $(BIN)/popdata db stop
@@ -95,7 +101,12 @@ down:
 status: install
 	$(BIN)/popdata status
 
+# the whole chain on 100 000, 300 000 and 1 000 000 persons, LocalExecutor and Celery (docs/performance.md)
+BENCH_PERSONS ?= 100000 300000 1000000
 bench: install
+	$(BIN)/python -m popdata.bench_e2e --persons $(BENCH_PERSONS)
+
+bench-slice: install
 	$(BIN)/python -m popdata.bench
 
 bench-ingest: install

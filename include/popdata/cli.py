@@ -5,18 +5,14 @@ popdata run --landing DIR --outbox DIR            every pending drop, through th
 popdata status                                    the ledger and the last DAG runs at a glance
 popdata db upgrade|url|stop|dictionary            the warehouse schema, its data dictionary, the embedded server
 popdata link run|train                            the master person index (docs/linkage.md)
-popdata services start|stop|status                Airflow's api-server, scheduler, dag-processor, triggerer
+popdata services start [--executor celery]|stop|status   Airflow's services (and Celery workers)
 popdata pseudonymise --column NAME IN.csv OUT.csv  an identifier column replaced by its keyed digest
 popdata secrets new-hmac-key [--key-id k2]         a fresh pseudonymisation key (docs/security.md)
 """
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import sys
-import time
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -405,93 +401,58 @@ def new_hmac_key(key_id: str) -> None:
 
 # --- services ---------------------------------------------------------------------------------------
 
-SERVICES = {
-    "api-server": ["api-server", "--port", "8080"],
-    "scheduler": ["scheduler"],
-    "dag-processor": ["dag-processor"],
-    "triggerer": ["triggerer"],
-}
-
 
 @main.group()
 def services() -> None:
     """Airflow's own services on the project's database, so the UI at http://localhost:8080 shows the runs."""
 
 
-def _pid_file(name: str) -> Path:
-    return load_settings().var / "run" / f"airflow-{name}.pid"
-
-
-def _running(pid_file: Path) -> int | None:
-    if not pid_file.exists():
-        return None
-    try:
-        pid = int(pid_file.read_text().strip())
-        os.kill(pid, 0)
-    except (ValueError, ProcessLookupError, PermissionError):
-        return None
-    return pid
-
-
 @services.command()
-def start() -> None:
-    """Start api-server, scheduler, dag-processor and triggerer in the background (logs in var/logs)."""
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "celery"]),
+    default="local",
+    show_default=True,
+    help="local: the scheduler runs the tasks; celery: Celery workers behind the Redis broker",
+)
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="Celery workers")
+def start(executor: str, workers: int) -> None:
+    """Start api-server, scheduler, dag-processor and triggerer (and the Celery workers) in the
+    background; logs in var/logs (docs/scaling.md)."""
     from popdata import runner
+    from popdata import services as topology_services
     from popdata.warehouse import db, migrate
 
     settings = load_settings()
     migrate.upgrade(db.get_engine(settings))
     runner.prepare_airflow(settings)
-    logs = settings.var / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    airflow = str(Path(sys.executable).with_name("airflow"))
-    for name, args in SERVICES.items():
-        pid_file = _pid_file(name)
-        if _running(pid_file):
-            click.echo(f"{name} already running")
-            continue
-        pid_file.parent.mkdir(parents=True, exist_ok=True)
-        with (logs / f"{name}.log").open("ab") as log_file:
-            process = subprocess.Popen(
-                [airflow, *args],
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                env=os.environ,
-            )
-        pid_file.write_text(str(process.pid))
-        click.echo(f"started {name} (pid {process.pid}, log {logs / (name + '.log')})")
+    topology = topology_services.Topology.from_env(executor, workers)  # type: ignore[arg-type]
+    try:
+        topology_services.start(settings, topology, db.airflow_metadata_url(settings), echo=click.echo)
+    except RuntimeError as exc:
+        raise click.ClickException(str(exc)) from exc
     click.echo(
-        "Airflow UI: http://localhost:8080  (user admin; password in "
+        f"Airflow UI: http://localhost:{topology.port}  (user admin; password in "
         f"{settings.airflow_home / 'simple_auth_manager_passwords.json.generated'})"
     )
 
 
 @services.command(name="stop")
 def stop_services() -> None:
-    """Stop the Airflow services started by `popdata services start`."""
-    for name in SERVICES:
-        pid_file = _pid_file(name)
-        pid = _running(pid_file)
-        if pid is None:
-            pid_file.unlink(missing_ok=True)
-            continue
-        os.killpg(pid, signal.SIGTERM)
-        for _ in range(50):
-            if _running(pid_file) is None:
-                break
-            time.sleep(0.2)
-        else:
-            os.killpg(pid, signal.SIGKILL)
-        pid_file.unlink(missing_ok=True)
-        click.echo(f"stopped {name}")
+    """Stop the Airflow services started by `popdata services start` (workers included)."""
+    from popdata import services as topology_services
+
+    topology_services.stop(load_settings(), echo=click.echo)
 
 
 @services.command(name="status")
 def services_status() -> None:
-    """Which Airflow services are running."""
-    for name in SERVICES:
-        pid = _running(_pid_file(name))
+    """Which Airflow services are running, and with which executor."""
+    from popdata import services as topology_services
+
+    settings = load_settings()
+    click.echo(f"executor: {topology_services.recorded(settings).executor}")
+    for name, pid in topology_services.status(settings).items():
         click.echo(f"{name:<14}{'running (pid ' + str(pid) + ')' if pid else 'stopped'}")
 
 

@@ -1,0 +1,284 @@
+"""The Airflow topologies of ``make up`` and ``make up-celery`` run the whole chain alike (issue 9).
+
+Each run starts the services the way ``popdata services start`` does (api-server, scheduler,
+dag-processor, triggerer, and for Celery two workers behind the machine's Redis at
+127.0.0.1:6379 on a queue of the test's own), on throwaway databases, folders and a free port,
+with part of the sample drop (:data:`DROP`) in the landing folder. The scheduler then does everything by itself: the
+ingest DAGs scan the drop on their schedule, the published feeds trigger linkage (assets), linkage
+triggers reconciliation. The run is over when every file of the drop has a final ledger row and a
+reconciliation succeeded after the last linkage, which itself started after the last publish.
+
+Then: the Celery run's tasks ran on both workers (each reports its own host name), and its
+warehouse equals the LocalExecutor run's, table by table (every ``mart`` and ``ops`` table, by a
+checksum of its rows without the columns that name files or persons by surrogate: file ids and
+person keys depend on the order the scheduler happened to run things in) and the person index
+as a partition of the records into persons.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from popdata.airflow_env import async_url
+from popdata.chain import chain_state, expected_files
+
+pytestmark = [pytest.mark.integration, pytest.mark.topology]
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE = REPO / "tests" / "fixtures" / "sample_landing"
+POPDATA = str(Path(sys.executable).with_name("popdata"))
+AIRFLOW = str(Path(sys.executable).with_name("airflow"))
+CHAIN_TIMEOUT = 900.0
+"""Seconds the scheduler gets for the whole chain (about 3 minutes on the development machine)."""
+
+
+def _redis_reachable() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class TopologyRun:
+    """What one topology left behind."""
+
+    executor: str
+    warehouse: sa.Engine
+    metadata: sa.Engine
+    seconds: float
+    log_dir: Path
+
+
+DROP = {
+    "stats/regions": ("regions_20111231.csv",),
+    "police/household_registry": ("household_registry_20140630.csv",),
+    "health/birth_certificates": ("birth_certificates_20140630.csv",),
+    "police/birth_registrations": ("birth_registrations_20140630.csv",),
+    "health/death_records": ("death_records_20140630.csv",),
+    "police/hukou_cancellations": ("hukou_cancellations_20140630.csv",),
+}
+"""The part of the sample drop each topology runs: every kind of feed the chain needs (the region
+reference, a registry snapshot, births from health and police, deaths and cancellations), one
+file each, so that two scheduler runs fit the test suite's time (the whole sample drop is about
+250 task instances: ten minutes per topology on two cores). Only these feeds' DAGs and the
+chain's are unpaused (:data:`CHAIN_DAGS`): the others would scan an empty folder every two minutes."""
+
+CHAIN_DAGS = (
+    *(f"ingest__{folder.replace('/', '__')}" for folder in DROP),
+    "link__persons",
+    "quality__cross_feed",
+    "reconcile__agencies",
+)
+
+
+def copy_drop(landing: Path) -> None:
+    """Copy :data:`DROP` (and the files' manifests) from the sample drop into ``landing``."""
+    for folder, names in DROP.items():
+        (landing / folder).mkdir(parents=True)
+        for name in names:
+            for path in (SAMPLE / folder).glob(f"{name}*"):
+                shutil.copy2(path, landing / folder / path.name)
+
+
+def unpause_chain(run: TopologyRun, env: dict[str, str]) -> None:
+    """Unpause :data:`CHAIN_DAGS` once the dag-processor has put them in the metadata database."""
+    deadline = time.monotonic() + 300
+    while True:
+        with run.metadata.connect() as conn:
+            known = set(conn.execute(sa.text("SELECT dag_id FROM dag")).scalars())
+        if known >= set(CHAIN_DAGS):
+            break
+        if time.monotonic() > deadline:
+            raise AssertionError(f"DAGs not parsed after 300 s: {sorted(set(CHAIN_DAGS) - known)}")
+        time.sleep(2)
+    pattern = "^(" + "|".join(CHAIN_DAGS) + ")$"
+    done = subprocess.run(
+        [AIRFLOW, "dags", "unpause", "--treat-dag-id-as-regex", "--yes", pattern],
+        env={**env, "AIRFLOW_HOME": str(run.log_dir.parent / "airflow")},
+        check=False,
+        timeout=300,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+
+
+def run_topology(executor: str, databases: Any, work: Path) -> TopologyRun:
+    """Start the services of ``executor`` on fresh databases and folders, wait for the chain, stop them."""
+    landing, outbox, var = work / "landing", work / "outbox", work / "var"
+    copy_drop(landing)
+    expected = expected_files(landing)
+    warehouse_url = databases.create("popdata_test_topology")
+    metadata_url = databases.create("airflow_test_topology")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "POPDATA_"))}
+    env |= {
+        "POPDATA_HOME": str(REPO),
+        "POPDATA_VAR": str(var),
+        "POPDATA_LANDING": str(landing),
+        "POPDATA_OUTBOX": str(outbox),
+        "POPDATA_WAREHOUSE_URL": warehouse_url,
+        "POPDATA_QUIET_SECONDS": "0",
+        "POPDATA_API_PORT": str(_free_port()),
+        "POPDATA_CELERY_QUEUE": f"popdata_test_{uuid.uuid4().hex[:8]}",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_url,
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": async_url(metadata_url),
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+    }
+    run = TopologyRun(
+        executor, sa.create_engine(warehouse_url), sa.create_engine(metadata_url), 0.0, var / "logs"
+    )
+    started = time.monotonic()
+    try:
+        subprocess.run(
+            [POPDATA, "services", "start", "--executor", executor, "--workers", "2"],
+            env=env,
+            check=True,
+            timeout=600,
+            capture_output=True,
+        )
+        unpause_chain(run, env)
+        while not chain_state(run.warehouse, run.metadata, expected).done:
+            if time.monotonic() - started > CHAIN_TIMEOUT:
+                raise AssertionError(
+                    f"{executor}: the chain did not finish in {CHAIN_TIMEOUT:.0f} s; logs in {run.log_dir}"
+                )
+            time.sleep(5)
+        run.seconds = time.monotonic() - started
+    finally:
+        subprocess.run([POPDATA, "services", "stop"], env=env, check=False, timeout=300, capture_output=True)
+    return run
+
+
+EXCLUDED_COLUMN = ("file_id", "person_key", "_at", "mention_id")
+"""Columns left out of the table checksums: surrogates whose values depend on the order of the
+runs (file ids, person keys, mention ids) and instants."""
+
+
+def table_checksums(engine: sa.Engine) -> dict[str, tuple[int, str]]:
+    """``schema.table`` → (rows, md5 of the sorted rows) for every mart and ops table."""
+    with engine.connect() as conn:
+        columns = conn.execute(
+            sa.text(
+                "SELECT c.table_schema || '.' || c.table_name AS name, c.column_name FROM information_schema.columns c"
+                " JOIN information_schema.tables t USING (table_schema, table_name)"
+                " WHERE c.table_schema IN ('mart', 'ops') AND t.table_type = 'BASE TABLE'"
+                " ORDER BY 1, c.ordinal_position"
+            )
+        ).all()
+        by_table: dict[str, list[str]] = {}
+        for name, column in columns:
+            if not any(part in column for part in EXCLUDED_COLUMN):
+                by_table.setdefault(name, []).append(column)
+        sums: dict[str, tuple[int, str]] = {}
+        for name, kept in by_table.items():
+            schema, table = name.split(".")
+            listed = ", ".join(f'"{c}"' for c in kept)
+            rows = (
+                conn.execute(sa.text(f'SELECT ({listed})::text AS r FROM "{schema}"."{table}"'))
+                .scalars()
+                .all()
+            )
+            digest = hashlib.md5("\n".join(sorted(rows)).encode(), usedforsecurity=False).hexdigest()
+            sums[name] = (len(rows), digest)
+    return sums
+
+
+def person_partition(engine: sa.Engine) -> set[frozenset[tuple[str, str, str]]]:
+    """The person index as a partition: one set of (feed, source_key, role) per person."""
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT person_key, feed, source_key, role FROM core.record_link")).all()
+    persons: dict[Any, set[tuple[str, str, str]]] = {}
+    for key, feed, source_key, role in rows:
+        persons.setdefault(key, set()).add((feed, source_key, role))
+    return {frozenset(records) for records in persons.values()}
+
+
+@pytest.fixture(scope="module")
+def runs(module_databases: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, TopologyRun]]:
+    """The sample drop through the LocalExecutor topology, then through the Celery one."""
+    if not _redis_reachable():
+        pytest.skip("no Redis at 127.0.0.1:6379 (the Celery broker of make up-celery)")
+    done: dict[str, TopologyRun] = {}
+    try:
+        for executor in ("local", "celery"):
+            done[executor] = run_topology(executor, module_databases, tmp_path_factory.mktemp(executor))
+        yield done
+    finally:
+        for run in done.values():
+            run.warehouse.dispose()
+            run.metadata.dispose()
+
+
+def _hosts(run: TopologyRun) -> dict[str, int]:
+    with run.metadata.connect() as conn:
+        return dict(
+            conn.execute(
+                sa.text(
+                    "SELECT hostname, count(*) FROM task_instance WHERE state = 'success' GROUP BY hostname"
+                )
+            ).all()
+        )
+
+
+def test_celery_tasks_ran_on_both_workers(runs: dict[str, TopologyRun]) -> None:
+    hosts = _hosts(runs["celery"])
+    assert hosts.get("popdata-worker-1", 0) > 0 and hosts.get("popdata-worker-2", 0) > 0, hosts
+    assert set(hosts) == {"popdata-worker-1", "popdata-worker-2"}, hosts
+    assert not any(host.startswith("popdata-worker-") for host in _hosts(runs["local"]))
+
+
+def test_every_file_has_a_final_ledger_row_in_both(runs: dict[str, TopologyRun]) -> None:
+    outcomes = []
+    for run in runs.values():
+        with run.warehouse.connect() as conn:
+            outcomes.append(
+                sorted(
+                    conn.execute(
+                        sa.text(
+                            "SELECT feed, file_name, status, rows_read, rows_loaded, rows_rejected FROM audit.file_ledger"
+                        )
+                    ).all()
+                )
+            )
+    assert outcomes[0] == outcomes[1]
+    assert len(outcomes[0]) == sum(len(names) for names in DROP.values())
+
+
+def test_celery_results_equal_the_local_executor_run(runs: dict[str, TopologyRun]) -> None:
+    local, celery = (table_checksums(runs[e].warehouse) for e in ("local", "celery"))
+    assert len(local) >= 15 and sum(n for n, _ in local.values()) > 0
+    differing = {
+        name: (local.get(name), celery.get(name))
+        for name in local.keys() | celery.keys()
+        if local.get(name) != celery.get(name)
+    }
+    assert differing == {}
+
+
+def test_the_person_index_is_the_same_partition(runs: dict[str, TopologyRun]) -> None:
+    local, celery = (person_partition(runs[e].warehouse) for e in ("local", "celery"))
+    assert len(local) > 100
+    assert local == celery
