@@ -8,7 +8,9 @@ LocalExecutor; ``celery``: CeleryExecutor with two workers on the Redis at 127.0
 2. hard-link its drop into a fresh landing folder, create a fresh warehouse and Airflow metadata
    database on the configured server (the embedded default unless ``POPDATA_WAREHOUSE_URL`` and
    ``AIRFLOW__DATABASE__SQL_ALCHEMY_CONN`` name another), and start the topology's services with
-   ``popdata services start`` on a free port and a queue of its own;
+   ``popdata services start`` on a free port and a queue of its own
+   (:func:`popdata.services.isolated_environment`; the migrations are done when it returns, and
+   the clock starts then);
 3. let the scheduler do everything (every feed's ingest with validation, linkage, cross-feed
    suites, reconciliation) until :func:`popdata.chain.chain_state` says the chain is done, sampling
    memory every second: the proportional set size (PSS: shared pages counted once) of every
@@ -16,7 +18,7 @@ LocalExecutor; ``celery``: CeleryExecutor with two workers on the Redis at 127.0
    PostgreSQL server;
 4. stop the services and drop both databases.
 
-Prints one table: wall time (services started → chain done), each stage's span from the DAG runs
+Prints one table: wall time (services started and migrated → chain done), each stage's span from the DAG runs
 (first start to last end: stages overlap, the scheduler runs them as data arrives), rows read per
 second of wall time, peak memory; then the targets: 1 000 000 persons in under 20 minutes, peak
 under 8 GiB, each tripling of persons at most 3.5× the time. Figures are printed, never asserted.
@@ -30,7 +32,6 @@ import argparse
 import itertools
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -46,7 +47,7 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy.engine import make_url
 
-from popdata import bench_link
+from popdata import bench_link, services
 from popdata.chain import ChainFailed, chain_state, expected_files
 from popdata.config.settings import load_settings
 from popdata.progress import new_table, print_renderables, progress_bar
@@ -142,12 +143,6 @@ def _postgres_root(server_url: sa.URL) -> int | None:
         engine.dispose()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def run_once(persons: int, seed: int, executor: str, *, timeout: float) -> E2EResult:
     """One size through the chain on one topology (the module docstring's steps 2–4)."""
     result = E2EResult(persons, executor)
@@ -163,35 +158,26 @@ def run_once(persons: int, seed: int, executor: str, *, timeout: float) -> E2ERe
     landing, var = work / "landing", work / "var"
     shutil.copytree(bench_link.cache_dir(persons, seed) / "landing", landing, copy_function=os.link)
     expected = expected_files(landing)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "POPDATA_"))}
-    env |= {
-        "POPDATA_HOME": str(settings.home),
-        "POPDATA_VAR": str(var),
-        "POPDATA_LANDING": str(landing),
-        "POPDATA_OUTBOX": str(work / "outbox"),
-        "POPDATA_WAREHOUSE_URL": warehouse_url,
-        "POPDATA_QUIET_SECONDS": "0",
-        "POPDATA_API_PORT": str(_free_port()),
-        "POPDATA_CELERY_QUEUE": f"popdata_bench_{tag}",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_url,
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
-    }
+    env = services.isolated_environment(
+        settings.home,
+        work,
+        warehouse_url=warehouse_url,
+        metadata_url=metadata_url,
+        queue=f"popdata_bench_{tag}",
+    )
     for url in (warehouse_url, metadata_url):
         db.ensure_database(url)
     warehouse, metadata = sa.create_engine(warehouse_url), sa.create_engine(metadata_url)
     popdata = str(Path(sys.executable).with_name("popdata"))
-    from popdata import services
-
     pid_files = [
         var / "run" / f"airflow-{s.name}.pid"
         for s in services.Topology(executor=executor, workers=2 if executor == "celery" else 0).services()  # type: ignore[arg-type]
     ]
     sampler = MemorySampler(pid_files, _postgres_root(server))
     try:
-        # migrations (both databases) before the clock starts: a deployment has them already
-        subprocess.run([popdata, "db", "upgrade"], env=env, check=True, capture_output=True, timeout=600)
         sampler.start()
-        started = time.monotonic()
+        # both databases are migrated by `services start`, before the clock starts: a deployment
+        # has them already
         subprocess.run(
             [popdata, "services", "start", "--executor", executor, "--workers", "2"],
             env=env,
@@ -199,6 +185,7 @@ def run_once(persons: int, seed: int, executor: str, *, timeout: float) -> E2ERe
             capture_output=True,
             timeout=600,
         )
+        started = time.monotonic()
         while True:
             state = chain_state(warehouse, metadata, expected)
             if state.done:

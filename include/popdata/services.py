@@ -152,6 +152,48 @@ class Topology:
         return env
 
 
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (for a second installation beside ``make up``'s 8080)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def isolated_environment(
+    home: Path,
+    work: Path,
+    *,
+    warehouse_url: str,
+    metadata_url: str,
+    queue: str,
+    extra: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The environment of an installation of its own under ``work`` (``landing``, ``outbox``,
+    ``var``), on the given databases, a free port and Celery queue ``queue``: what the benchmark
+    and the topology tests start ``popdata services`` with, beside anything else running.
+
+    The caller's ``AIRFLOW*`` and ``POPDATA_*`` variables are dropped, so none leaks in.
+    """
+    from popdata.airflow_env import async_url
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "POPDATA_"))}
+    env |= {
+        "POPDATA_HOME": str(home),
+        "POPDATA_VAR": str(work / "var"),
+        "POPDATA_LANDING": str(work / "landing"),
+        "POPDATA_OUTBOX": str(work / "outbox"),
+        "POPDATA_WAREHOUSE_URL": warehouse_url,
+        "POPDATA_QUIET_SECONDS": "0",
+        "POPDATA_API_PORT": str(free_port()),
+        "POPDATA_CELERY_QUEUE": queue,
+        "AIRFLOW_HOME": str(work / "var" / "airflow"),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_url,
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": async_url(metadata_url),
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+    }
+    return env | dict(extra or {})
+
+
 def run_dir(settings: Settings) -> Path:
     """``var/run``: pid files and the record of what was started."""
     return settings.var / "run"

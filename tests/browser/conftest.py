@@ -15,7 +15,6 @@ import dataclasses
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,8 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+
+from popdata.services import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -82,12 +83,6 @@ def county(reconciled_county: Any) -> Iterator[dict[str, Any]]:
         engine.dispose()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _get(url: str) -> int:
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
@@ -112,7 +107,7 @@ def airflow_server(
     password = secrets.token_urlsafe(12)
     passwords = state / "passwords.json"
     passwords.write_text(f'{{"admin": "{password}"}}\n', encoding="utf-8")
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "POPDATA_"))}
     env.update(airflow_environment(settings, metadata))
     env.update(

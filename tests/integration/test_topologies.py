@@ -18,7 +18,6 @@ as a partition of the records into persons.
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import socket
 import subprocess
@@ -33,8 +32,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from popdata.airflow_env import async_url
 from popdata.chain import chain_state, expected_files
+from popdata.services import isolated_environment
 
 pytestmark = [pytest.mark.integration, pytest.mark.topology]
 
@@ -52,12 +51,6 @@ def _redis_reachable() -> bool:
             return True
     except OSError:
         return False
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -116,7 +109,7 @@ def unpause_chain(run: TopologyRun, env: dict[str, str]) -> None:
     pattern = "^(" + "|".join(CHAIN_DAGS) + ")$"
     done = subprocess.run(
         [AIRFLOW, "dags", "unpause", "--treat-dag-id-as-regex", "--yes", pattern],
-        env={**env, "AIRFLOW_HOME": str(run.log_dir.parent / "airflow")},
+        env=env,
         check=False,
         timeout=300,
         capture_output=True,
@@ -127,26 +120,19 @@ def unpause_chain(run: TopologyRun, env: dict[str, str]) -> None:
 
 def run_topology(executor: str, databases: Any, work: Path) -> TopologyRun:
     """Start the services of ``executor`` on fresh databases and folders, wait for the chain, stop them."""
-    landing, outbox, var = work / "landing", work / "outbox", work / "var"
+    landing, var = work / "landing", work / "var"
     copy_drop(landing)
     expected = expected_files(landing)
     warehouse_url = databases.create("popdata_test_topology")
     metadata_url = databases.create("airflow_test_topology")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "POPDATA_"))}
-    env |= {
-        "POPDATA_HOME": str(REPO),
-        "POPDATA_VAR": str(var),
-        "POPDATA_LANDING": str(landing),
-        "POPDATA_OUTBOX": str(outbox),
-        "POPDATA_WAREHOUSE_URL": warehouse_url,
-        "POPDATA_QUIET_SECONDS": "0",
-        "POPDATA_API_PORT": str(_free_port()),
-        "POPDATA_CELERY_QUEUE": f"popdata_test_{uuid.uuid4().hex[:8]}",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_url,
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": async_url(metadata_url),
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
-    }
+    env = isolated_environment(
+        REPO,
+        work,
+        warehouse_url=warehouse_url,
+        metadata_url=metadata_url,
+        queue=f"popdata_test_{uuid.uuid4().hex[:8]}",
+        extra={"AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True"},
+    )
     run = TopologyRun(
         executor, sa.create_engine(warehouse_url), sa.create_engine(metadata_url), 0.0, var / "logs"
     )

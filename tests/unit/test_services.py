@@ -103,10 +103,35 @@ def test_stop_stops_what_start_recorded_and_refuses_to_mix(
         with pytest.raises(RuntimeError, match="worker-1 running with the celery executor"):
             services.start(settings, services.Topology(), "postgresql://x/airflow", echo=lambda _: None)
         said: list[str] = []
-        assert services.stop(settings, echo=said.append, grace_seconds=10) == ["worker-1"]
+        assert services.stop(settings, echo=said.append, grace_seconds=1) == ["worker-1"]
         assert sleeper.wait(timeout=10) is not None
         assert said == ["stopped worker-1"]
         assert services.status(settings) == {"worker-1": None}
     finally:
         if sleeper.poll() is None:
             sleeper.kill()
+
+
+def test_an_isolated_environment_drops_the_callers_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POPDATA_WAREHOUSE_URL", "postgresql://elsewhere/popdata")
+    monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", "KubernetesExecutor")
+    env = services.isolated_environment(
+        Path("/repo"),
+        tmp_path,
+        warehouse_url="postgresql+psycopg://postgres@127.0.0.1/w",
+        metadata_url="postgresql+psycopg://postgres@127.0.0.1/a",
+        queue="q1",
+        extra={"AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True"},
+    )
+    assert env["POPDATA_WAREHOUSE_URL"] == "postgresql+psycopg://postgres@127.0.0.1/w"
+    assert "AIRFLOW__CORE__EXECUTOR" not in env  # the topology sets it, not the caller
+    assert (
+        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC"] == "postgresql+psycopg_async://postgres@127.0.0.1/a"
+    )
+    assert env["POPDATA_LANDING"] == str(tmp_path / "landing") and env["AIRFLOW_HOME"] == str(
+        tmp_path / "var" / "airflow"
+    )
+    assert env["POPDATA_CELERY_QUEUE"] == "q1" and int(env["POPDATA_API_PORT"]) > 0
+    assert env["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] == "True"
