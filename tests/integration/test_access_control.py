@@ -311,7 +311,6 @@ def test_the_dags_never_log_in_as_the_owner(engine: sa.Engine, reconciled_county
             ).scalars()
         )
     assert member_of == {"popdata_loader"}
-    assert "popdata_loader" not in owners - {"popdata_loader"}  # owns only what the pipeline creates
 
 
 def test_the_view_reads_mart_audit_and_the_published_views_only(

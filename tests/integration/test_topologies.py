@@ -60,7 +60,6 @@ class TopologyRun:
     executor: str
     warehouse: sa.Engine
     metadata: sa.Engine
-    seconds: float
     log_dir: Path
 
 
@@ -133,9 +132,7 @@ def run_topology(executor: str, databases: Any, work: Path) -> TopologyRun:
         queue=f"popdata_test_{uuid.uuid4().hex[:8]}",
         extra={"AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True"},
     )
-    run = TopologyRun(
-        executor, sa.create_engine(warehouse_url), sa.create_engine(metadata_url), 0.0, var / "logs"
-    )
+    run = TopologyRun(executor, sa.create_engine(warehouse_url), sa.create_engine(metadata_url), var / "logs")
     started = time.monotonic()
     try:
         subprocess.run(
@@ -152,7 +149,6 @@ def run_topology(executor: str, databases: Any, work: Path) -> TopologyRun:
                     f"{executor}: the chain did not finish in {CHAIN_TIMEOUT:.0f} s; logs in {run.log_dir}"
                 )
             time.sleep(5)
-        run.seconds = time.monotonic() - started
     finally:
         subprocess.run([POPDATA, "services", "stop"], env=env, check=False, timeout=300, capture_output=True)
     return run
