@@ -74,6 +74,8 @@ class E2EResult:
     rows_read: int = 0
     peak_airflow_mib: float = 0.0
     peak_postgres_mib: float = 0.0
+    #: task id → (task instances, seconds they ran in all): where the time went
+    tasks: dict[str, tuple[int, float]] = field(default_factory=dict)
     error: str | None = None
 
     @property
@@ -200,6 +202,7 @@ def run_once(persons: int, seed: int, executor: str, *, timeout: float) -> E2ERe
             state.files,
             state.rows_read,
         )
+        result.tasks = task_seconds(metadata)
     except ChainFailed as exc:
         result.error = str(exc)
     except subprocess.CalledProcessError as exc:
@@ -219,6 +222,41 @@ def run_once(persons: int, seed: int, executor: str, *, timeout: float) -> E2ERe
         else:
             shutil.rmtree(work, ignore_errors=True)
     return result
+
+
+def task_seconds(metadata: sa.Engine) -> dict[str, tuple[int, float]]:
+    """Task instances a worker ran (a scan that skipped included, not the tasks the scheduler
+    skipped after it) and their seconds, summed per task id, from Airflow's metadata."""
+    with metadata.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT task_id, count(*) AS n,"
+                " coalesce(sum(extract(epoch FROM end_date - start_date)), 0) AS seconds"
+                " FROM task_instance WHERE coalesce(hostname, '') <> ''"  # a worker ran it
+                " AND start_date IS NOT NULL GROUP BY task_id"
+            )
+        ).all()
+    return {str(r.task_id): (int(r.n), float(r.seconds)) for r in rows}
+
+
+def tasks_table(results: list[E2EResult]) -> Table:
+    """Per task id: instances and seconds run (summed over instances), for each run."""
+    task_ids = sorted(
+        {t for r in results for t in r.tasks},
+        key=lambda t: -max(r.tasks.get(t, (0, 0.0))[1] for r in results),
+    )
+    columns: list[str | tuple[str, str]] = [
+        "task",
+        *((f"{r.persons:,} {r.executor}", "right") for r in results),
+    ]
+    table = new_table("task instances × seconds run, summed (where the time goes)", columns)
+    for task_id in task_ids:
+        cells = []
+        for r in results:
+            n, seconds = r.tasks.get(task_id, (0, 0.0))
+            cells.append(f"{n} × {seconds / n:.1f} = {seconds:.0f}" if n else "")
+        table.add_row(task_id, *cells)
+    return table
 
 
 def results_table(results: list[E2EResult]) -> Table:
@@ -287,6 +325,7 @@ def report(results: list[E2EResult]) -> list[RenderableType]:
     return [
         Text("\npopdata bench — whole chain per size and topology (stages overlap; spans from the DAG runs)"),
         results_table(results),
+        tasks_table(results),
         *(Text(line) for line in target_lines(results)),
     ]
 

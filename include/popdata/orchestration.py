@@ -2,21 +2,24 @@
 
 Every feed YAML in ``contracts/feeds/`` becomes one DAG, ``ingest__<agency>__<feed>``:
 
-    register_drops → stage_file[*] → validate_file[*] → publish_file[*] → summarize → build_data_docs
+    register_drops → load_file[*] → summarize
 
 ``register_drops`` checks that the warehouse is at this code's revision, looks at the
-landing folder and registers complete drops in ``audit.file_ledger``; the three
-mapped tasks run once per file (write, audit, publish); ``summarize`` logs the
-outcome of every file of the run. Tasks pass only file ids; every task is safe
-to re-run (see :mod:`popdata.ingest.pipeline`).
+landing folder and registers complete drops in ``audit.file_ledger``; ``load_file``, a
+mapped task, runs once per file and does write, audit, publish
+(:func:`popdata.ingest.pipeline.load`: stage, validate, publish, each step logged with
+its seconds); ``summarize`` logs the outcome of every file of the run. Tasks pass only file
+ids; every task is safe to re-run, and a retried ``load_file`` resumes at the step the
+ledger says the file reached (see :mod:`popdata.ingest.pipeline`). One task per file, not
+one per step: a task process costs seconds of start-up on a small machine
+(docs/performance.md, "Per-task cost"). A scan that finds no file to load skips the rest of
+its run (``register_drops`` is *skipped*, and so, without starting, are the others): an idle
+feed costs one short task per scan.
 
-``build_data_docs`` renders Great Expectations' Data Docs site from the validations
-recorded so far (see :mod:`popdata.quality.docs`) and prints its ``index.html``. It is a
-*teardown* task: it runs whatever happened upstream (trigger rule ``all_done_setup_success``,
-which without setup tasks is ``all_done``), never fails, and is not counted for the DAG
-run's state, so a failed load still fails the run. When ``validate_file`` quarantines a
-file because a ``quarantine_file`` expectation failed, it alerts through the notifiers configured in
-:mod:`popdata.quality.alerts`; an alert never fails the task either.
+When ``load_file`` quarantines a file because a ``quarantine_file`` expectation failed, it
+alerts through the notifiers configured in :mod:`popdata.quality.alerts`; an alert never fails
+the task. Great Expectations' Data Docs are built by the cross-feed DAG, which runs after any
+file is loaded (``build_data_docs``: see :func:`build_cross_feed_dag`).
 
 The landing and outbox folders come from the run's params (``popdata run``
 passes them) or from the environment (``POPDATA_LANDING``, ``POPDATA_OUTBOX``).
@@ -37,6 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import DAG, Asset, AssetAny, Param, get_current_context, task
+from airflow.sdk.exceptions import AirflowSkipException
 
 from popdata.config.feeds import Feed, default_feeds
 
@@ -146,7 +150,7 @@ def _data_docs_task() -> Any:
 
 
 def core_asset(feed: Feed) -> Asset:
-    """The Airflow asset a feed's ``publish_file`` updates: its ``core`` tables."""
+    """The Airflow asset a feed's ``load_file`` updates: its ``core`` tables."""
     return Asset(name=f"core.{feed.feed}", uri=f"x-popdata://core/{feed.feed}", group="popdata")
 
 
@@ -156,13 +160,13 @@ def _doc(feed: Feed) -> str:
         f"### {feed.title_zh} — `{feed.agency}/{feed.feed}`\n\n"
         f"Ingests every complete drop in `<landing>/{feed.agency}/{feed.feed}/` "
         f"({feed.kind}, key `{', '.join(feed.key)}`; required columns: {required}).\n\n"
-        "`register_drops` → `stage_file` (decode, normalise, COPY to staging) → "
-        "`validate_file` (Great Expectations suite "
-        f"`{feed.suite or 'none'}`) → `publish_file` (core"
+        "`register_drops` → `load_file`, one per file: stage (decode, normalise, COPY to staging), "
+        "validate (Great Expectations suite "
+        f"`{feed.suite or 'none'}`), publish (core"
         f"{', ' + ', '.join(feed.publishes) if feed.publishes else ''} and the ledger in one transaction, "
-        "then the receipt in `<outbox>/" + feed.agency + "/receipts/`) → `summarize` → "
-        "`build_data_docs` (Great Expectations Data Docs, default `<POPDATA_VAR>/gx/site/index.html`; "
-        "never fails a load). A failed `quarantine_file` expectation alerts through the notifiers set by "
+        "then the receipt in `<outbox>/" + feed.agency + "/receipts/`) → `summarize`. A scan with no file "
+        "to load skips. Data Docs (default `<POPDATA_VAR>/gx/site/index.html`) are built by "
+        "`quality__cross_feed` after any load. A failed `quarantine_file` expectation alerts through the notifiers set by "
         "`POPDATA_ALERT_SMTP_CONN_ID` / `POPDATA_ALERT_WEBHOOK_CONN_ID`.\n\n"
         "Params: `landing`, `outbox` (default from `POPDATA_LANDING` / `POPDATA_OUTBOX`), "
         "`quiet_seconds` (default `POPDATA_QUIET_SECONDS`, 60).\n\n" + (__doc__ or "")
@@ -209,25 +213,23 @@ def build_feed_dag(feed: Feed) -> DAG:
             )
             for note in found.waiting:
                 print(f"waiting: {note}")
+            if not found.file_ids:
+                raise AirflowSkipException(
+                    f"no file to load ({len(found.waiting)} still arriving)"
+                    if found.waiting
+                    else "no file to load"
+                )
             return list(found.file_ids)
 
-        @task(task_id="stage_file", map_index_template="{{ task.op_kwargs['file_id'] }}")
-        def stage_file(file_id: int) -> int:
-            """Decode, normalise and COPY one file into staging (or quarantine it)."""
-            from popdata.config.settings import load_settings
-            from popdata.ingest import pipeline
-            from popdata.warehouse import db
-
-            landing, outbox, _ = _folders(get_current_context()["params"])
-            reached = pipeline.stage(
-                db.pipeline_engine(), load_settings(), file_id, landing=landing, outbox=outbox
-            )
-            print(f"file {file_id}: {reached}")
-            return file_id
-
-        @task(task_id="validate_file", map_index_template="{{ task.op_kwargs['file_id'] }}")
-        def validate_file(file_id: int) -> int:
-            """Run the feed's expectation suite on the staged rows; a failed quarantine_file gate quarantines."""
+        @task(
+            task_id="load_file",
+            map_index_template="{{ task.op_kwargs['file_id'] }}",
+            outlets=[core_asset(feed)],
+        )
+        def load_file(file_id: int) -> str:
+            """Write, audit, publish one file: stage (decode, normalise, COPY), validate (the GX suite;
+            a failed quarantine_file gate quarantines and alerts), publish (core, marts, ledger in one
+            transaction, then the receipt). A retry resumes at the step the ledger says."""
             from popdata.config.settings import load_settings
             from popdata.ingest import pipeline
             from popdata.warehouse import db
@@ -235,28 +237,15 @@ def build_feed_dag(feed: Feed) -> DAG:
             context = get_current_context()
             landing, outbox, _ = _folders(context["params"])
             engine, settings = db.pipeline_engine(), load_settings()
-            reached = pipeline.validate(engine, settings, file_id, outbox=outbox, landing=landing)
-            print(f"file {file_id}: {reached}")
+            steps = pipeline.load(engine, settings, file_id, landing=landing, outbox=outbox)
+            for step, reached, seconds in steps:
+                print(f"file {file_id}: {step} → {reached} ({seconds:.1f} s)")
+            reached = steps[-1][1]
             if reached == "quarantined":
                 _alert_if_gate_failed(engine, settings, file_id, context)
-            return file_id
+            return reached
 
-        @task(
-            task_id="publish_file",
-            map_index_template="{{ task.op_kwargs['file_id'] }}",
-            outlets=[core_asset(feed)],
-        )
-        def publish_file(file_id: int) -> int:
-            """Publish to core and marts in one transaction and write the receipt."""
-            from popdata.ingest import pipeline
-            from popdata.warehouse import db
-
-            _, outbox, _ = _folders(get_current_context()["params"])
-            reached = pipeline.publish(db.pipeline_engine(), file_id, outbox=outbox)
-            print(f"file {file_id}: {reached}")
-            return file_id
-
-        @task(task_id="summarize", trigger_rule="none_failed")
+        @task(task_id="summarize", trigger_rule="none_failed_min_one_success")
         def summarize(file_ids: list[int]) -> dict[str, int]:
             """Log the outcome of every file of this run; returns counts by status."""
             from collections import Counter
@@ -266,9 +255,6 @@ def build_feed_dag(feed: Feed) -> DAG:
             from popdata.warehouse import db
 
             ids = [int(i) for i in file_ids or []]
-            if not ids:
-                print("no new files")
-                return {}
             with db.pipeline_engine().connect() as conn:
                 rows = conn.execute(
                     sa.text(
@@ -285,14 +271,10 @@ def build_feed_dag(feed: Feed) -> DAG:
             return dict(Counter(str(r.status) for r in rows))
 
         file_ids = register_drops()
-        published = publish_file.expand(
-            file_id=validate_file.expand(file_id=stage_file.expand(file_id=file_ids))
-        )
+        loaded = load_file.expand(file_id=file_ids)
         # summarize reads the ids from register_drops (a plain list), after every file is done
         summary = summarize(file_ids)  # type: ignore[arg-type]  # an XComArg resolves to the list at run time
-        published >> summary
-        # a teardown: runs even when a load failed, and does not decide the DAG run's state
-        summary >> _data_docs_task().as_teardown()
+        loaded >> summary
     return dag
 
 
@@ -303,8 +285,10 @@ def build_cross_feed_dag(feeds: tuple[Feed, ...]) -> DAG:
     """The DAG of the cross-feed suites: runs whenever a feed publishes (Airflow assets).
 
     ``list_checks`` → ``run_check[*]`` (one mapped task per reviewed check in
-    ``expectations/cross_feed/``) → ``alert_failures`` → ``build_data_docs`` (teardown).
-    Results go to ``audit.dq_results`` under the batch ``cross_feed:<date>`` of the run (its
+    ``expectations/cross_feed/``) → ``alert_failures`` → ``build_data_docs`` (a teardown: it runs
+    even when a check failed, never fails, and does not count for the run's state; it renders
+    Great Expectations' Data Docs from every validation recorded so far, the files' included:
+    this DAG runs after any file is loaded). Results go to ``audit.dq_results`` under the batch ``cross_feed:<date>`` of the run (its
     logical date, or for an asset-triggered run the latest extract date of a loaded file), so a
     re-run of the same day replaces its rows. Failures alert and never block any file.
     """

@@ -3,11 +3,11 @@
 Two topologies, the same as ``docker-compose.yaml`` runs in containers:
 
 * **local** (``make up``): api-server, scheduler, dag-processor and triggerer; the scheduler runs
-  the tasks itself (``LocalExecutor``).
+  the tasks itself (LocalExecutor, preloading: :class:`popdata.executors.PreloadingLocalExecutor`).
 * **celery** (``make up-celery``): the same four and *N* Celery workers (``airflow celery
   worker``, default two) behind the Redis broker at ``POPDATA_CELERY_BROKER_URL`` (default
   ``redis://127.0.0.1:6379/0``, the machine's Redis), results in Airflow's metadata database
-  (``CeleryExecutor``). Each worker reports its own name (``popdata-worker-<i>``) as the task
+  (``CeleryExecutor``; each worker preloads, :data:`popdata.executors.CELERY_CONFIG`). Each worker reports its own name (``popdata-worker-<i>``) as the task
   instances' host name (:func:`worker_hostname`), so the UI and the tests can tell which worker ran
   a task; the workers write their task logs into the shared log folder (``var/logs``), where the
   api-server reads them, so they serve none.
@@ -38,8 +38,13 @@ from typing import Literal
 from popdata.config.settings import Settings
 
 Executor = Literal["local", "celery"]
-EXECUTORS: dict[str, str] = {"local": "LocalExecutor", "celery": "CeleryExecutor"}
-"""Topology name → Airflow executor class."""
+EXECUTORS: dict[str, str] = {
+    "local": "popdata.executors.PreloadingLocalExecutor",
+    "celery": "CeleryExecutor",
+}
+"""Topology name → Airflow executor class (popdata.preload explains the preloading)."""
+CELERY_CONFIG_OPTIONS = "popdata.executors.CELERY_CONFIG"
+"""``[celery] celery_config_options`` of the workers: Airflow's defaults, and preloading."""
 DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
 WORKER_NAME_ENV = "POPDATA_WORKER_NAME"
 """Set for each Celery worker: the host name its task instances report (:func:`worker_hostname`)."""
@@ -145,6 +150,7 @@ class Topology:
         if self.executor == "celery":
             env |= {
                 "AIRFLOW__CELERY__BROKER_URL": self.broker_url,
+                "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": CELERY_CONFIG_OPTIONS,
                 "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + metadata_url,
                 "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(self.concurrency),
                 "AIRFLOW__OPERATORS__DEFAULT_QUEUE": self.queue,

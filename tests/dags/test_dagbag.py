@@ -72,19 +72,12 @@ def test_dag_folder_imports_without_errors_and_has_one_dag_per_feed(tmp_path: Pa
         assert dag["catchup"] is False
         if dag_id in others:
             continue
-        assert dag["tasks"] == [
-            "build_data_docs",
-            "publish_file",
-            "register_drops",
-            "stage_file",
-            "summarize",
-            "validate_file",
-        ], dag_id
+        assert dag["tasks"] == ["load_file", "register_drops", "summarize"], dag_id
         assert "ingest" in dag["tags"]
 
 
 def test_cross_feed_dag_runs_when_any_feed_publishes(tmp_path: Path) -> None:
-    """The cross-feed suites are scheduled on the assets every ingest DAG's publish_file updates."""
+    """The cross-feed suites are scheduled on the assets every ingest DAG's load_file updates."""
     dag = _probe(tmp_path)["dags"]["quality__cross_feed"]
     assert dag["tasks"] == ["alert_failures", "build_data_docs", "list_checks", "run_check"]
     assert "quality" in dag["tags"]

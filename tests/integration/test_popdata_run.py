@@ -135,11 +135,8 @@ def test_run_loads_the_sample_drop_through_the_dags(databases, landing: Path, tm
     meta.dispose()
     assert dict(tasks) == {
         "register_drops": 1,
-        "stage_file": 2,
-        "validate_file": 2,
-        "publish_file": 2,
+        "load_file": 2,
         "summarize": 1,
-        "build_data_docs": 1,
     }
 
     # a second run finds nothing new and changes nothing
@@ -149,6 +146,23 @@ def test_run_loads_the_sample_drop_through_the_dags(databases, landing: Path, tm
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM audit.file_ledger")).scalar() == len(ledger)
     engine.dispose()
+    # ... and its ingest runs skipped at the scan (the scheduler skips the rest: no process for them)
+    meta = sa.create_engine(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
+    with meta.connect() as conn:
+        second = conn.execute(
+            sa.text(
+                "SELECT task_id, state FROM task_instance"
+                " WHERE dag_id = 'ingest__police__household_registry' AND run_id = ("
+                "  SELECT run_id FROM dag_run WHERE dag_id = 'ingest__police__household_registry'"
+                "  ORDER BY id DESC LIMIT 1)"
+            )
+        ).all()
+    meta.dispose()
+    assert {(r.task_id, r.state) for r in second} == {
+        ("register_drops", "skipped"),
+        ("load_file", "skipped"),
+        ("summarize", "skipped"),
+    }
 
     status = _run(env, "status")
     assert status.returncode == 0, status.stderr[-2000:]
@@ -218,7 +232,7 @@ def test_run_exits_non_zero_when_a_dag_run_fails(databases, landing: Path, tmp_p
     )
     assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
     assert "FAILED DAG runs: ingest__police__household_registry" in done.stderr
-    assert "publish_file[0]: failed" in done.stdout
+    assert "load_file[0]: failed" in done.stdout
     with engine.connect() as conn:
         # nothing half-published: the files stay validated, ready for a re-run once the schema is fixed
         stages = conn.execute(

@@ -66,7 +66,7 @@ def _connect_webhook(monkeypatch: pytest.MonkeyPatch, server: HTTPServer, **extr
 class _TI:
     dag_id = "ingest__police__household_registry"
     run_id = "manual__2014-06-30"
-    task_id = "validate_file"
+    task_id = "load_file"
     map_index = 2
 
 
@@ -98,7 +98,7 @@ def test_webhook_notifier_posts_the_gate_failure_as_json(
     assert payload["failed"] == FAILED and payload["failed_count"] == 2
     assert payload["dag_id"] == "ingest__police__household_registry"
     assert payload["run_id"] == "manual__2014-06-30"
-    assert payload["task_id"] == "validate_file" and payload["map_index"] == 2
+    assert payload["task_id"] == "load_file" and payload["map_index"] == 2
     assert payload["data_docs"] == "/srv/popdata/var/gx/site/index.html"
     # bilingual, and the text repeats the same facts
     assert "数据质量闸门未通过" in payload["subject"] and "Data quality gate failed" in payload["subject"]

@@ -18,7 +18,7 @@ def test_the_local_topology_is_airflows_four_services() -> None:
     topology = services.Topology.from_env("local", 5)
     assert [s.name for s in topology.services()] == ["api-server", "scheduler", "dag-processor", "triggerer"]
     env = topology.environment("postgresql+psycopg://postgres@/airflow")
-    assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "popdata.executors.PreloadingLocalExecutor"
     assert not any(key.startswith("AIRFLOW__CELERY__") for key in env)
 
 
@@ -47,6 +47,7 @@ def test_the_celery_topology_adds_named_workers_on_one_queue(monkeypatch: pytest
     env = topology.environment("postgresql+psycopg://postgres@/airflow?host=/tmp/x")
     assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
     assert env["AIRFLOW__CELERY__BROKER_URL"] == "redis://127.0.0.1:6379/0"
+    assert env["AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS"] == "popdata.executors.CELERY_CONFIG"
     assert env["AIRFLOW__CELERY__RESULT_BACKEND"] == "db+postgresql+psycopg://postgres@/airflow?host=/tmp/x"
     assert env["AIRFLOW__OPERATORS__DEFAULT_QUEUE"] == "county_a"
     assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://localhost:8099/execution/"
