@@ -19,6 +19,8 @@ import click
 import pytest
 import yaml
 
+from popdata import services
+
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "docker-compose.yaml"
 ENV_EXAMPLE = REPO / ".env.example"
@@ -248,6 +250,8 @@ def test_celery_executor_with_redis_broker(name: str) -> None:
     assert env.get("AIRFLOW__CELERY__RESULT_BACKEND", "").startswith("db+postgresql"), (
         f"{name}: the Celery result backend should be Airflow's PostgreSQL database"
     )
+    # the same settings as `make up-celery`: the workers preload (popdata.executors)
+    assert env.get("AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS") == services.CELERY_CONFIG_OPTIONS, name
 
 
 def test_database_urls_name_the_databases_initdb_creates() -> None:
