@@ -3,10 +3,15 @@
 With the services running (``make up``, ``make up-celery``), nothing tells a caller that a drop
 has gone all the way: the ingest DAGs scan on their schedule, published feeds trigger linkage
 (assets), linkage triggers reconciliation. :func:`chain_state` reads the file ledger (warehouse)
-and the DAG runs (Airflow's metadata) and says whether every file of the drop has its final
-ledger row and a reconciliation succeeded after the last linkage, which itself started after the
-last publish of a feed with persons (those trigger linkage; the region reference and the annual
-targets do not); and how long each stage took. Used by ``make bench`` and the topology tests.
+and Airflow's metadata and says whether every file of the drop has its final ledger row, every
+asset event of a feed with persons (those trigger linkage; the region reference and the annual
+targets do not) was consumed by a linkage run that succeeded, and every event of those linkage
+runs by a reconciliation run that succeeded; and how long each stage took. Used by ``make
+bench`` and the topology tests.
+
+The rule follows the asset events themselves (``asset_event`` and ``dagrun_asset_event``), not
+the runs' clocks: a reconciliation run is created from the linkage task's event, milliseconds
+before the linkage run is marked finished, so "started after the last linkage ended" missed it.
 """
 
 from __future__ import annotations
@@ -94,15 +99,23 @@ def chain_state(warehouse: sa.Engine, metadata: sa.Engine, expected: int) -> Cha
     chain = [r for r in runs if r.dag_id in (LINK_DAG, RECONCILE_DAG)]
     if any(r.state in ("queued", "running") for r in chain):
         return state
-    links = [r for r in chain if r.dag_id == LINK_DAG and r.state == "success" and r.start_date]
-    reconciles = [r for r in chain if r.dag_id == RECONCILE_DAG and r.state == "success" and r.start_date]
-    if not links or not reconciles:
-        return state
-    last_link = max(links, key=lambda r: r.start_date)
-    last_reconcile = max(reconciles, key=lambda r: r.start_date)
-    state.done = bool(
-        last_link.start_date >= last_publish
-        and last_link.end_date is not None
-        and last_reconcile.start_date >= last_link.end_date
-    )
+    person_uris = [feed.asset_uri for feed in default_feeds() if feed.persons]
+    with metadata.connect() as conn:
+        published, unlinked = _events(conn, "a.uri = ANY(:uris)", LINK_DAG, {"uris": person_uris})
+        linked, unreconciled = _events(conn, "e.source_dag_id = :link", RECONCILE_DAG, {"link": LINK_DAG})
+    state.done = bool(published and linked and not unlinked and not unreconciled)
     return state
+
+
+def _events(conn: sa.Connection, which: str, consumer: str, params: dict[str, object]) -> tuple[int, int]:
+    """(asset events matching ``which``, those not consumed by a successful run of ``consumer``)."""
+    row = conn.execute(
+        sa.text(
+            "SELECT count(*), count(*) FILTER (WHERE NOT EXISTS ("
+            "  SELECT 1 FROM dagrun_asset_event d JOIN dag_run r ON r.id = d.dag_run_id"
+            "  WHERE d.event_id = e.id AND r.dag_id = :consumer AND r.state = 'success'))"
+            f" FROM asset_event e JOIN asset a ON a.id = e.asset_id WHERE {which}"  # which: a constant
+        ),
+        {**params, "consumer": consumer},
+    ).one()
+    return int(row[0]), int(row[1])

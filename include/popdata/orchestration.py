@@ -151,7 +151,7 @@ def _data_docs_task() -> Any:
 
 def core_asset(feed: Feed) -> Asset:
     """The Airflow asset a feed's ``load_file`` updates: its ``core`` tables."""
-    return Asset(name=f"core.{feed.feed}", uri=f"x-popdata://core/{feed.feed}", group="popdata")
+    return Asset(name=f"core.{feed.feed}", uri=feed.asset_uri, group="popdata")
 
 
 def _doc(feed: Feed) -> str:

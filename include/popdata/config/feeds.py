@@ -232,6 +232,11 @@ class Feed(BaseModel):
         return f"ingest__{self.feed_id}"
 
     @property
+    def asset_uri(self) -> str:
+        """URI of the Airflow asset this feed's ingest DAG updates when it loads a file (its core tables)."""
+        return f"x-popdata://core/{self.feed}"
+
+    @property
     def required_columns(self) -> tuple[Column, ...]:
         """Columns whose absence quarantines a file."""
         return tuple(c for c in self.columns if c.required)

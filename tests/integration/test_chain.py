@@ -1,0 +1,161 @@
+"""popdata.chain.chain_state on hand-made ledgers and DAG runs: when is a drop all the way through?
+
+The metadata database here holds only the columns of Airflow's tables that chain_state reads
+(``dag_run``, ``asset``, ``asset_event``, ``dagrun_asset_event``); the real schema is exercised by
+the topology tests and ``make bench``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from popdata.chain import LINK_DAG, RECONCILE_DAG, ChainFailed, chain_state
+from popdata.config.feeds import feed_by_id
+
+T0 = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
+REGISTRY = feed_by_id("police__household_registry")
+REGIONS = feed_by_id("stats__regions")
+
+
+class Chain:
+    """A warehouse ledger and a metadata database to write runs and asset events into."""
+
+    def __init__(self, warehouse: sa.Engine, metadata: sa.Engine) -> None:
+        self.warehouse, self.metadata = warehouse, metadata
+        with warehouse.begin() as conn:
+            conn.execute(sa.text("CREATE SCHEMA audit"))
+            conn.execute(
+                sa.text(
+                    "CREATE TABLE audit.file_ledger (feed text, status text, rows_read bigint,"
+                    " published_at timestamptz)"
+                )
+            )
+        with metadata.begin() as conn:
+            for ddl in (
+                "CREATE TABLE dag_run (id serial PRIMARY KEY, dag_id text, state text,"
+                " start_date timestamptz, end_date timestamptz)",
+                "CREATE TABLE asset (id serial PRIMARY KEY, uri text)",
+                "CREATE TABLE asset_event (id serial PRIMARY KEY, asset_id int, source_dag_id text)",
+                "CREATE TABLE dagrun_asset_event (dag_run_id int, event_id int)",
+            ):
+                conn.execute(sa.text(ddl))
+
+    def file(self, feed: str, *, status: str | None = "loaded", minute: int = 0) -> None:
+        """A ledger row (status None: in flight)."""
+        published = T0 + timedelta(minutes=minute) if status == "loaded" else None
+        with self.warehouse.begin() as conn:
+            conn.execute(
+                sa.text("INSERT INTO audit.file_ledger VALUES (:f, :s, 10, :p)"),
+                {"f": feed, "s": status, "p": published},
+            )
+
+    def run(self, dag_id: str, state: str, start: float, end: float | None) -> int:
+        """A DAG run from minute ``start`` to minute ``end``; returns its id."""
+        with self.metadata.begin() as conn:
+            return int(
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO dag_run (dag_id, state, start_date, end_date) VALUES (:d, :s, :a, :b) RETURNING id"
+                    ),
+                    {
+                        "d": dag_id,
+                        "s": state,
+                        "a": T0 + timedelta(minutes=start),
+                        "b": None if end is None else T0 + timedelta(minutes=end),
+                    },
+                ).scalar_one()
+            )
+
+    def event(self, uri: str, source_dag_id: str, consumed_by: int | None = None) -> None:
+        """An asset event of ``uri`` emitted by ``source_dag_id``, consumed by run ``consumed_by``."""
+        with self.metadata.begin() as conn:
+            asset_id = conn.execute(sa.text("SELECT id FROM asset WHERE uri = :u"), {"u": uri}).scalar()
+            if asset_id is None:
+                asset_id = conn.execute(
+                    sa.text("INSERT INTO asset (uri) VALUES (:u) RETURNING id"), {"u": uri}
+                ).scalar_one()
+            event_id = conn.execute(
+                sa.text("INSERT INTO asset_event (asset_id, source_dag_id) VALUES (:a, :s) RETURNING id"),
+                {"a": asset_id, "s": source_dag_id},
+            ).scalar_one()
+            if consumed_by is not None:
+                conn.execute(
+                    sa.text("INSERT INTO dagrun_asset_event VALUES (:r, :e)"),
+                    {"r": consumed_by, "e": event_id},
+                )
+
+    def state(self, expected: int) -> bool:
+        """chain_state(...).done."""
+        return chain_state(self.warehouse, self.metadata, expected).done
+
+
+@pytest.fixture
+def chain(databases) -> Iterator[Chain]:  # type: ignore[no-untyped-def]
+    warehouse = sa.create_engine(databases.create("popdata_test_chain"))
+    metadata = sa.create_engine(databases.create("airflow_test_chain"))
+    try:
+        yield Chain(warehouse, metadata)
+    finally:
+        warehouse.dispose()
+        metadata.dispose()
+
+
+def _a_whole_chain(chain: Chain) -> tuple[int, int]:
+    """Two files published, linked, reconciled; the reconciliation run was created from the
+    linkage task's event before the linkage run was marked finished (as Airflow does)."""
+    chain.file(REGIONS.feed, minute=1)
+    chain.file(REGISTRY.feed, minute=2)
+    ingest = chain.run(REGISTRY.dag_id, "success", 1, 3)
+    link = chain.run(LINK_DAG, "success", 3, 6.01)
+    reconcile = chain.run(RECONCILE_DAG, "success", 6.0, 7)  # starts 0.6 s before the link run ends
+    chain.event(REGIONS.asset_uri, REGIONS.dag_id)  # the reference triggers no linkage
+    chain.event(REGISTRY.asset_uri, REGISTRY.dag_id, consumed_by=link)
+    chain.event("x-popdata://core/record_link", LINK_DAG, consumed_by=reconcile)
+    return ingest, link
+
+
+def test_done_when_every_event_was_consumed_by_a_successful_run(chain: Chain) -> None:
+    _a_whole_chain(chain)
+    assert chain.state(expected=2)
+    # a file the drop holds but the ledger does not (not registered yet): not done
+    assert not chain.state(expected=3)
+
+
+def test_not_done_while_a_publish_waits_for_linkage(chain: Chain) -> None:
+    _a_whole_chain(chain)
+    chain.file(REGISTRY.feed, minute=8)
+    chain.event(REGISTRY.asset_uri, REGISTRY.dag_id)  # a later file: no linkage consumed it yet
+    assert not chain.state(expected=3)
+    second = chain.run(LINK_DAG, "success", 8, 9)
+    with chain.metadata.begin() as conn:
+        conn.execute(
+            sa.text("INSERT INTO dagrun_asset_event SELECT :r, max(id) FROM asset_event"), {"r": second}
+        )
+    chain.event("x-popdata://core/record_link", LINK_DAG)  # the linkage's own event
+    assert not chain.state(expected=3)  # linked, but not reconciled yet
+    reconcile = chain.run(RECONCILE_DAG, "running", 9, None)
+    with chain.metadata.begin() as conn:
+        conn.execute(
+            sa.text("INSERT INTO dagrun_asset_event SELECT :r, max(id) FROM asset_event"), {"r": reconcile}
+        )
+    assert not chain.state(expected=3)  # the reconciliation is still running
+    with chain.metadata.begin() as conn:
+        conn.execute(sa.text("UPDATE dag_run SET state = 'success' WHERE id = :r"), {"r": reconcile})
+    assert chain.state(expected=3)
+
+
+def test_not_done_with_a_file_in_flight(chain: Chain) -> None:
+    _a_whole_chain(chain)
+    chain.file(REGISTRY.feed, status=None)
+    assert not chain.state(expected=3)
+
+
+def test_a_failed_linkage_run_fails_the_chain(chain: Chain) -> None:
+    _a_whole_chain(chain)
+    chain.run(LINK_DAG, "failed", 8, 9)
+    with pytest.raises(ChainFailed, match=LINK_DAG):
+        chain.state(expected=2)
