@@ -198,7 +198,8 @@ def build_feed_dag(feed: Feed) -> DAG:
 
         @task(task_id="register_drops")
         def register_drops() -> list[int]:
-            """Migrate the warehouse when needed and register the complete drops of this feed."""
+            """Check the warehouse's revision and register the complete drops of this feed; skips
+            (and with it the rest of the run) when no file needs loading."""
             import time
 
             from popdata.config.feeds import feed_by_id

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -61,6 +62,16 @@ SAMPLE_OUTCOMES = {
         "migrant_registrations_20140331.csv",
     },
 }
+
+
+def _metadata_rows(env: dict[str, str], sql: str) -> list[sa.Row[Any]]:
+    """The rows of a query on the Airflow metadata database of ``env``."""
+    meta = sa.create_engine(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
+    try:
+        with meta.connect() as conn:
+            return list(conn.execute(sa.text(sql)).all())
+    finally:
+        meta.dispose()
 
 
 def test_run_loads_the_sample_drop_through_the_dags(databases, landing: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -124,15 +135,11 @@ def test_run_loads_the_sample_drop_through_the_dags(databases, landing: Path, tm
     assert f"run report: {report}" in done.stdout
 
     # the Airflow metadata database recorded real task instances of the run
-    meta = sa.create_engine(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
-    with meta.connect() as conn:
-        tasks = conn.execute(
-            sa.text(
-                "SELECT task_id, count(*) FROM task_instance WHERE dag_id = 'ingest__police__household_registry'"
-                " AND state = 'success' GROUP BY task_id"
-            )
-        ).all()
-    meta.dispose()
+    tasks = _metadata_rows(
+        env,
+        "SELECT task_id, count(*) FROM task_instance WHERE dag_id = 'ingest__police__household_registry'"
+        " AND state = 'success' GROUP BY task_id",
+    )
     assert dict(tasks) == {
         "register_drops": 1,
         "load_file": 2,
@@ -147,17 +154,13 @@ def test_run_loads_the_sample_drop_through_the_dags(databases, landing: Path, tm
         assert conn.execute(sa.text("SELECT count(*) FROM audit.file_ledger")).scalar() == len(ledger)
     engine.dispose()
     # ... and its ingest runs skipped at the scan (the scheduler skips the rest: no process for them)
-    meta = sa.create_engine(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
-    with meta.connect() as conn:
-        second = conn.execute(
-            sa.text(
-                "SELECT task_id, state FROM task_instance"
-                " WHERE dag_id = 'ingest__police__household_registry' AND run_id = ("
-                "  SELECT run_id FROM dag_run WHERE dag_id = 'ingest__police__household_registry'"
-                "  ORDER BY id DESC LIMIT 1)"
-            )
-        ).all()
-    meta.dispose()
+    second = _metadata_rows(
+        env,
+        "SELECT task_id, state FROM task_instance"
+        " WHERE dag_id = 'ingest__police__household_registry' AND run_id = ("
+        "  SELECT run_id FROM dag_run WHERE dag_id = 'ingest__police__household_registry'"
+        "  ORDER BY id DESC LIMIT 1)",
+    )
     assert {(r.task_id, r.state) for r in second} == {
         ("register_drops", "skipped"),
         ("load_file", "skipped"),
