@@ -105,20 +105,20 @@ def chain_state(warehouse: sa.Engine, metadata: sa.Engine, expected: int) -> Cha
     if not links or max(r.start_date for r in links) < last_publish:
         return state
     with metadata.connect() as conn:
-        linked, unreconciled = _events(conn, "e.source_dag_id = :link", RECONCILE_DAG, {"link": LINK_DAG})
+        linked, unreconciled = _linkage_events(conn)
     state.done = bool(linked and not unreconciled)
     return state
 
 
-def _events(conn: sa.Connection, which: str, consumer: str, params: dict[str, object]) -> tuple[int, int]:
-    """(asset events matching ``which``, those not consumed by a successful run of ``consumer``)."""
+def _linkage_events(conn: sa.Connection) -> tuple[int, int]:
+    """(asset events of the linkage runs, those no successful reconciliation run consumed)."""
     row = conn.execute(
         sa.text(
             "SELECT count(*), count(*) FILTER (WHERE NOT EXISTS ("
             "  SELECT 1 FROM dagrun_asset_event d JOIN dag_run r ON r.id = d.dag_run_id"
-            "  WHERE d.event_id = e.id AND r.dag_id = :consumer AND r.state = 'success'))"
-            f" FROM asset_event e JOIN asset a ON a.id = e.asset_id WHERE {which}"  # which: a constant
+            "  WHERE d.event_id = e.id AND r.dag_id = :reconcile AND r.state = 'success'))"
+            " FROM asset_event e WHERE e.source_dag_id = :link"
         ),
-        {**params, "consumer": consumer},
+        {"link": LINK_DAG, "reconcile": RECONCILE_DAG},
     ).one()
     return int(row[0]), int(row[1])
