@@ -2,18 +2,18 @@
 
 With the services running (``make up``, ``make up-celery``), nothing tells a caller that a drop
 has gone all the way: the ingest DAGs scan on their schedule, published feeds trigger linkage
-(assets), linkage triggers reconciliation. :func:`chain_state` reads the file ledger (warehouse)
-and Airflow's metadata and says whether every file of the drop has its final ledger row, a
-linkage run that succeeded started after the last publish of a feed with persons (those trigger
-linkage; the region reference and the annual targets do not; linkage reads everything published
-when it starts), and every asset event of the linkage runs was consumed by a reconciliation run
-that succeeded; and how long each stage took. Used by ``make bench`` and the topology tests.
+(assets), linkage triggers reconciliation. :func:`chain_state` reads the warehouse (the file
+ledger and the linkage runs' ledger) and Airflow's metadata and says whether every file of the
+drop has its final ledger row, the latest linkage read every file published so far
+(:func:`popdata.linkage.runs.linked_everything`: the region reference and the annual targets
+describe no persons and trigger no linkage), no linkage or reconciliation run is queued or
+running, and every asset event of the linkage runs was consumed by a reconciliation run that
+succeeded; and how long each stage took. Used by ``make bench`` and the topology tests.
 
-The second rule follows the asset events (``asset_event`` and ``dagrun_asset_event``), not the
+The last rule follows the asset events (``asset_event`` and ``dagrun_asset_event``), not the
 runs' clocks: a reconciliation run is created from the linkage task's event, milliseconds before
-the linkage run is marked finished, so "started after the last linkage ended" missed it. The
-first cannot: under ``AssetAny`` Airflow links only some of the feeds' events to the linkage run
-that consumed them.
+the linkage run is marked finished, so "started after the last linkage ended" missed it. A
+linkage run that found nothing new is skipped and emits no event.
 """
 
 from __future__ import annotations
@@ -27,8 +27,11 @@ import sqlalchemy as sa
 
 from popdata.config.feeds import default_feeds
 from popdata.ingest import arrive
+from popdata.linkage import runs as link_runs
 
 LINK_DAG = "link__persons"
+#: The linkage task: the link stage is its span (the run starts earlier and waits for the loads).
+LINK_TASK = "link_persons"
 RECONCILE_DAG = "reconcile__agencies"
 CROSS_FEED_DAG = "quality__cross_feed"
 INGEST_PREFIX = "ingest__"
@@ -56,7 +59,7 @@ class ChainState:
     done: bool = False
     stage_seconds: dict[str, float] = field(default_factory=dict)
     """Stage (``ingest``, ``link``, ``reconcile``, ``cross-feed``) → seconds from its first run's
-    start to its last run's end."""
+    start to its last run's end (``link``: of the ``link_persons`` task instances that ran)."""
 
 
 def _span(runs: list[sa.Row[tuple[str, str, datetime, datetime]]]) -> float:
@@ -73,40 +76,43 @@ def chain_state(warehouse: sa.Engine, metadata: sa.Engine, expected: int) -> Cha
         ChainFailed: a linkage or reconciliation run failed.
     """
     state = ChainState()
-    person_feeds = [feed.feed for feed in default_feeds() if feed.persons]
+    feeds = default_feeds()
     with warehouse.connect() as conn:
-        files, in_flight, rows_read, last_publish = conn.execute(
+        files, in_flight, rows_read = conn.execute(
             sa.text(
-                "SELECT count(*), count(*) FILTER (WHERE status IS NULL), coalesce(sum(rows_read), 0),"
-                " max(published_at) FILTER (WHERE feed = ANY(:person_feeds)) FROM audit.file_ledger"
-            ),
-            {"person_feeds": person_feeds},
+                "SELECT count(*), count(*) FILTER (WHERE status IS NULL), coalesce(sum(rows_read), 0)"
+                " FROM audit.file_ledger"
+            )
         ).one()
+        linked = link_runs.linked_everything(conn, feeds)
     state.files, state.in_flight, state.rows_read = int(files), int(in_flight), int(rows_read)
     with metadata.connect() as conn:
         runs = conn.execute(
             sa.text("SELECT dag_id, state, start_date, end_date FROM dag_run ORDER BY start_date NULLS LAST")
+        ).all()
+        linkage = conn.execute(
+            sa.text(
+                "SELECT dag_id, state, start_date, end_date FROM task_instance"
+                " WHERE dag_id = :link AND task_id = :task AND state = 'success'"
+            ),
+            {"link": LINK_DAG, "task": LINK_TASK},
         ).all()
     failed = [r for r in runs if r.dag_id in (LINK_DAG, RECONCILE_DAG) and r.state == "failed"]
     if failed:
         raise ChainFailed(f"failed runs: {', '.join(f'{r.dag_id} (started {r.start_date})' for r in failed)}")
     state.stage_seconds = {
         "ingest": _span([r for r in runs if r.dag_id.startswith(INGEST_PREFIX) and r.state == "success"]),
-        "link": _span([r for r in runs if r.dag_id == LINK_DAG and r.state == "success"]),
+        "link": _span(list(linkage)),
         "reconcile": _span([r for r in runs if r.dag_id == RECONCILE_DAG and r.state == "success"]),
         "cross-feed": _span([r for r in runs if r.dag_id == CROSS_FEED_DAG and r.state == "success"]),
     }
-    if state.files < expected or state.in_flight or last_publish is None:
+    if state.files < expected or state.in_flight or not linked:
         return state
-    chain = [r for r in runs if r.dag_id in (LINK_DAG, RECONCILE_DAG)]
-    if any(r.state in ("queued", "running") for r in chain):
-        return state
-    links = [r for r in chain if r.dag_id == LINK_DAG and r.state == "success" and r.start_date]
-    if not links or max(r.start_date for r in links) < last_publish:
+    if any(r.state in ("queued", "running") for r in runs if r.dag_id in (LINK_DAG, RECONCILE_DAG)):
         return state
     with metadata.connect() as conn:
-        linked, unreconciled = _linkage_events(conn)
-    state.done = bool(linked and not unreconciled)
+        events, unreconciled = _linkage_events(conn)
+    state.done = bool(events and not unreconciled)
     return state
 
 

@@ -378,6 +378,9 @@ def build_cross_feed_dag(feeds: tuple[Feed, ...]) -> DAG:
 
 LINK_DAG_ID = "link__persons"
 
+#: How often ``wait_for_loads`` looks at the ingest runs (seconds).
+LINK_SETTLE_POKE_SECONDS = 30.0
+
 #: What ``link_persons`` updates: the person index (``core.record_link`` and friends).
 PERSON_INDEX_ASSET = Asset(name="core.record_link", uri="x-popdata://core/record_link", group="popdata")
 
@@ -385,37 +388,79 @@ PERSON_INDEX_ASSET = Asset(name="core.record_link", uri="x-popdata://core/record
 def build_link_dag(feeds: tuple[Feed, ...]) -> DAG:
     """The DAG of the master person index: runs whenever a feed with persons publishes (Airflow assets).
 
-    One task, ``link_persons``: :func:`popdata.linkage.link.run` links every person role of every
-    current record to a stable ``person_key`` in one transaction (exact ids, births,
-    probabilistic, recorded merges) and refreshes ``ops.clerical_review`` and ``ops.id_corrections``.
-    Safe to re-run: the same data gives the same keys.
+    ``wait_for_loads`` (a sensor in reschedule mode: it holds no worker slot between pokes): an
+    asset-triggered run waits until no ingest run of a feed with persons is queued or running, so
+    that one linkage follows a drop's loads instead of one per publish, and the linkage (the
+    largest task in memory) never runs beside the big loads. It gives up after
+    ``POPDATA_LINK_SETTLE_SECONDS`` (default an hour: a feed that keeps loading must not hold the
+    index back) and the linkage runs anyway; manual runs (``popdata run``, a trigger from the UI)
+    do not wait.
+
+    ``link_persons``: :func:`popdata.linkage.link.run` links every person role of every current
+    record to a stable ``person_key`` in one transaction (exact ids, births, probabilistic,
+    recorded merges), refreshes ``ops.clerical_review`` and ``ops.id_corrections`` and records
+    what it read in ``audit.link_runs``. An asset-triggered run whose data the last linkage
+    already read (the events of the publishes during a linkage queue a second run) is skipped
+    and updates no asset, so reconciliation does not run again for nothing; a manual run
+    always links. Safe to re-run: the same data gives the same keys.
     """
     from popdata.config.settings import load_settings
 
+    settings = load_settings()
+    person_feeds = tuple(feed for feed in feeds if feed.persons)
+    ingest_dag_ids = tuple(feed.dag_id for feed in person_feeds)
     with DAG(
         dag_id=LINK_DAG_ID,
         description="Master person index (人员主索引)",
-        schedule=AssetAny(*(core_asset(feed) for feed in feeds if feed.persons)),
+        schedule=AssetAny(*(core_asset(feed) for feed in person_feeds)),
         start_date=START_DATE,
         catchup=False,
         max_active_runs=1,
         tags=["linkage"],
         doc_md=(build_link_dag.__doc__ or "") + "\n\nSee docs/linkage.md.",
         default_args={
-            "retries": load_settings().task_retries,
+            "retries": settings.task_retries,
             "retry_delay": timedelta(seconds=30),
             "owner": "popdata",
         },
     ) as dag:
 
-        @task(task_id="link_persons", outlets=[PERSON_INDEX_ASSET])
+        @task.sensor(
+            task_id="wait_for_loads",
+            poke_interval=LINK_SETTLE_POKE_SECONDS,
+            timeout=max(settings.link_settle_seconds, 1.0),
+            mode="reschedule",
+            soft_fail=True,
+        )
+        def wait_for_loads() -> bool:
+            """True once no ingest run of a feed with persons is queued or running."""
+            context = get_current_context()
+            if not _asset_triggered(context) or settings.link_settle_seconds <= 0:
+                return True
+            ti: Any = context["ti"]
+            busy = [
+                dag_id
+                for dag_id in ingest_dag_ids
+                if ti.get_dr_count(dag_id=dag_id, states=["queued", "running"])
+            ]
+            if busy:
+                print(f"waiting for the loads of {', '.join(busy)}")
+            return not busy
+
+        @task(task_id="link_persons", outlets=[PERSON_INDEX_ASSET], trigger_rule="none_failed")
         def link_persons() -> dict[str, int]:
             """Link every current mention to a person; returns the counts."""
-            from popdata.linkage import link
+            from popdata.linkage import link, runs
             from popdata.warehouse import db, migrate
 
             engine = db.pipeline_engine()
             migrate.require_head(engine)
+            if _asset_triggered(get_current_context()):
+                with engine.connect() as conn:
+                    if runs.linked_everything(conn, person_feeds):
+                        raise AirflowSkipException(
+                            "the last linkage read every published file: nothing new to link"
+                        )
             result = link.run(engine)
             print(result.summary())
             return {
@@ -428,8 +473,14 @@ def build_link_dag(feeds: tuple[Feed, ...]) -> DAG:
                 "corrections": result.corrections,
             }
 
-        link_persons()
+        wait_for_loads() >> link_persons()
     return dag
+
+
+def _asset_triggered(context: Mapping[str, Any]) -> bool:
+    """True for a run the scheduler created from asset events (not a manual or scheduled one)."""
+    run_type = getattr(context["dag_run"], "run_type", None)
+    return getattr(run_type, "value", run_type) == "asset_triggered"
 
 
 def _run_date(context: Mapping[str, Any]) -> Any:

@@ -33,6 +33,8 @@ for dag_id, dag in bag.dags.items():
         "retries": [t.retries for t in dag.tasks],
         "catchup": dag.catchup,
         "schedule": str(dag.schedule),
+        "sensors": {{t.task_id: {{"mode": t.mode, "soft_fail": t.soft_fail}} for t in dag.tasks if hasattr(t, "poke")}},
+        "trigger_rules": {{t.task_id: getattr(t.trigger_rule, "value", t.trigger_rule) for t in dag.tasks}},
     }}
 print("RESULT" + json.dumps(out))
 """
@@ -86,9 +88,14 @@ def test_cross_feed_dag_runs_when_any_feed_publishes(tmp_path: Path) -> None:
 
 
 def test_link_dag_runs_when_a_feed_with_persons_publishes(tmp_path: Path) -> None:
-    """The linkage DAG is scheduled on the assets of the feeds whose records describe persons."""
+    """The linkage DAG is scheduled on the assets of the feeds whose records describe persons.
+
+    It first waits for the loads (a sensor that frees its slot between pokes and, when it gives
+    up, lets the linkage run anyway)."""
     dag = _probe(tmp_path)["dags"]["link__persons"]
-    assert dag["tasks"] == ["link_persons"]
+    assert dag["tasks"] == ["link_persons", "wait_for_loads"]
+    assert dag["sensors"] == {"wait_for_loads": {"mode": "reschedule", "soft_fail": True}}
+    assert dag["trigger_rules"]["link_persons"] == "none_failed"
     assert "linkage" in dag["tags"]
     for feed in default_feeds():
         assert (f"x-popdata://core/{feed.feed}" in dag["schedule"]) == bool(feed.persons), feed.feed_id

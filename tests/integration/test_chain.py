@@ -1,8 +1,9 @@
 """popdata.chain.chain_state on hand-made ledgers and DAG runs: when is a drop all the way through?
 
 The metadata database here holds only the columns of Airflow's tables that chain_state reads
-(``dag_run``, ``asset``, ``asset_event``, ``dagrun_asset_event``); the real schema is exercised by
-the topology tests and ``make bench``.
+(``dag_run``, ``task_instance``, ``asset``, ``asset_event``, ``dagrun_asset_event``), the warehouse
+only the ledger's columns it reads and the linkage runs' ledger of migration 0013; the real
+schemas are exercised by the topology tests and ``make bench``.
 """
 
 from __future__ import annotations
@@ -13,8 +14,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from popdata.chain import LINK_DAG, RECONCILE_DAG, ChainFailed, chain_state
-from popdata.config.feeds import feed_by_id
+from popdata.chain import LINK_DAG, LINK_TASK, RECONCILE_DAG, ChainFailed, chain_state
+from popdata.config.feeds import default_feeds, feed_by_id
+from popdata.linkage import runs
+from popdata.linkage.link import LinkRunResult
+from popdata.warehouse.scripts import SQL_DIR, statements
 
 T0 = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
 REGISTRY = feed_by_id("police__household_registry")
@@ -30,13 +34,17 @@ class Chain:
             conn.execute(sa.text("CREATE SCHEMA audit"))
             conn.execute(
                 sa.text(
-                    "CREATE TABLE audit.file_ledger (feed text, status text, rows_read bigint,"
-                    " published_at timestamptz)"
+                    "CREATE TABLE audit.file_ledger (file_id bigserial, feed text, status text,"
+                    " rows_read bigint, published_at timestamptz)"
                 )
             )
+            for statement in statements((SQL_DIR / "0013_link_runs.sql").read_text(encoding="utf-8")):
+                conn.execute(sa.text(statement))
         with metadata.begin() as conn:
             for ddl in (
                 "CREATE TABLE dag_run (id serial PRIMARY KEY, dag_id text, state text,"
+                " start_date timestamptz, end_date timestamptz)",
+                "CREATE TABLE task_instance (dag_id text, task_id text, state text,"
                 " start_date timestamptz, end_date timestamptz)",
                 "CREATE TABLE asset (id serial PRIMARY KEY, uri text)",
                 "CREATE TABLE asset_event (id serial PRIMARY KEY, asset_id int, source_dag_id text)",
@@ -49,7 +57,9 @@ class Chain:
         published = T0 + timedelta(minutes=minute) if status == "loaded" else None
         with self.warehouse.begin() as conn:
             conn.execute(
-                sa.text("INSERT INTO audit.file_ledger VALUES (:f, :s, 10, :p)"),
+                sa.text(
+                    "INSERT INTO audit.file_ledger (feed, status, rows_read, published_at) VALUES (:f, :s, 10, :p)"
+                ),
                 {"f": feed, "s": status, "p": published},
             )
 
@@ -68,6 +78,25 @@ class Chain:
                         "b": None if end is None else T0 + timedelta(minutes=end),
                     },
                 ).scalar_one()
+            )
+
+    def linked(self, start: float, end: float) -> None:
+        """A linkage run's ``link_persons`` ran from ``start`` to ``end`` and read every published file."""
+        with self.warehouse.begin() as conn:
+            runs.record_run(
+                conn,
+                runs.published_files(conn, default_feeds()),
+                LinkRunResult(*([0] * 9), scorer_available=True),
+            )
+        with self.metadata.begin() as conn:
+            conn.execute(
+                sa.text("INSERT INTO task_instance VALUES (:d, :t, 'success', :a, :b)"),
+                {
+                    "d": LINK_DAG,
+                    "t": LINK_TASK,
+                    "a": T0 + timedelta(minutes=start),
+                    "b": T0 + timedelta(minutes=end),
+                },
             )
 
     def event(self, uri: str, source_dag_id: str, consumed_by: int | None = None) -> None:
@@ -110,7 +139,8 @@ def _a_whole_chain(chain: Chain) -> tuple[int, int]:
     chain.file(REGIONS.feed, minute=1)
     chain.file(REGISTRY.feed, minute=2)
     ingest = chain.run(REGISTRY.dag_id, "success", 1, 3)
-    link = chain.run(LINK_DAG, "success", 3, 6.01)
+    link = chain.run(LINK_DAG, "success", 2.5, 6.01)
+    chain.linked(3, 6)
     reconcile = chain.run(RECONCILE_DAG, "success", 6.0, 7)  # starts 0.6 s before the link run ends
     chain.event(REGIONS.asset_uri, REGIONS.dag_id)  # the reference triggers no linkage
     chain.event(REGISTRY.asset_uri, REGISTRY.dag_id, consumed_by=link)
@@ -118,11 +148,22 @@ def _a_whole_chain(chain: Chain) -> tuple[int, int]:
     return ingest, link
 
 
-def test_done_when_linked_after_the_last_publish_and_every_linkage_event_reconciled(chain: Chain) -> None:
+def test_done_when_the_last_linkage_read_every_publish_and_every_linkage_event_reconciled(
+    chain: Chain,
+) -> None:
     _a_whole_chain(chain)
-    assert chain.state(expected=2)
+    state = chain_state(chain.warehouse, chain.metadata, expected=2)
+    assert state.done
+    assert state.stage_seconds["link"] == 180  # the linkage task, not its run's wait for the loads
     # a file the drop holds but the ledger does not (not registered yet): not done
     assert not chain.state(expected=3)
+
+
+def test_a_skipped_linkage_run_needs_no_reconciliation(chain: Chain) -> None:
+    """The events of publishes during a linkage queue a second run; it finds nothing new and is skipped."""
+    _a_whole_chain(chain)
+    chain.run(LINK_DAG, "success", 6.1, 6.2)  # link_persons skipped: no task row, no event
+    assert chain.state(expected=2)
 
 
 def test_not_done_while_a_publish_waits_for_linkage(chain: Chain) -> None:
@@ -131,6 +172,8 @@ def test_not_done_while_a_publish_waits_for_linkage(chain: Chain) -> None:
     chain.event(REGISTRY.asset_uri, REGISTRY.dag_id)  # a later file: no linkage after it yet
     assert not chain.state(expected=3)
     chain.run(LINK_DAG, "success", 8, 9)
+    assert not chain.state(expected=3)  # the run is there, its linkage has not read the file
+    chain.linked(8, 9)
     chain.event("x-popdata://core/record_link", LINK_DAG)  # the linkage's own event
     assert not chain.state(expected=3)  # linked, but not reconciled yet
     reconcile = chain.run(RECONCILE_DAG, "running", 9, None)

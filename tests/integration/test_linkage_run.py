@@ -13,8 +13,8 @@ import pytest
 import sqlalchemy as sa
 from stdnum.cn import ric
 
-from popdata.config.feeds import feed_by_id
-from popdata.linkage import link
+from popdata.config.feeds import default_feeds, feed_by_id
+from popdata.linkage import link, runs
 from popdata.linkage.thresholds import LinkThresholds
 from popdata.warehouse import migrate
 
@@ -49,8 +49,9 @@ def publish(engine: sa.Engine, feed_id: str, extract: date, rows: list[dict[str,
             conn.execute(
                 sa.text(
                     "INSERT INTO audit.file_ledger (agency, feed, file_name, rel_path, sha256, size_bytes,"
-                    " extract_date, stage, status, rows_read, rows_loaded, rows_rejected)"
-                    " VALUES (:a, :f, :n, :n, :sha, 1, :d, 'published', 'loaded', :c, :c, 0) RETURNING file_id"
+                    " extract_date, stage, status, rows_read, rows_loaded, rows_rejected, published_at)"
+                    " VALUES (:a, :f, :n, :n, :sha, 1, :d, 'published', 'loaded', :c, :c, 0, clock_timestamp())"
+                    " RETURNING file_id"
                 ),
                 {
                     "a": feed.agency,
@@ -319,6 +320,42 @@ def test_without_a_scorer_only_exact_and_birth_links_are_made(engine: sa.Engine)
     )
     result = link.run(engine, scorer=None)
     assert not result.scorer_available and (result.id_exact, result.new) == (1, 1)
+
+
+def test_each_run_records_the_published_files_it_read(engine: sa.Engine) -> None:
+    """``audit.link_runs``: what a run read, so that the DAG can skip a run with nothing new."""
+    death = {
+        "death_cert_no": "D1",
+        "name": "李四",
+        "id_no": OTHER,
+        "id_no_valid": True,
+        "death_date": date(2014, 5, 1),
+    }
+    publish(engine, "health__death_records", date(2014, 5, 31), [death])
+    with engine.connect() as conn:
+        assert runs.last_run(conn) is None and not runs.linked_everything(conn, default_feeds())
+    first = link.run(engine, scorer=None)
+    with engine.connect() as conn:
+        assert runs.linked_everything(conn, default_feeds())
+        assert runs.last_run(conn) == runs.published_files(conn, default_feeds())
+        recorded = conn.execute(
+            sa.text("SELECT published_files, mentions, id_exact FROM audit.link_runs")
+        ).one()
+    assert tuple(recorded) == (1, first.mentions, first.id_exact)
+    # the annual targets describe no persons: publishing them leaves nothing to link
+    publish(engine, "fp__annual_targets", date(2014, 1, 1), [])
+    with engine.connect() as conn:
+        assert runs.linked_everything(conn, default_feeds())
+    publish(engine, "health__death_records", date(2014, 6, 30), [{**death, "death_cert_no": "D2"}])
+    with engine.connect() as conn:
+        assert not runs.linked_everything(conn, default_feeds())
+    link.run(engine, scorer=None)
+    with engine.connect() as conn:
+        assert runs.linked_everything(conn, default_feeds())
+        assert runs.last_run(conn) == runs.PublishedFiles(
+            2, runs.published_files(conn, default_feeds()).digest
+        )
+        assert conn.execute(sa.text("SELECT count(*) FROM audit.link_runs")).scalar_one() == 2
 
 
 def test_downgrade_drops_the_person_index(engine: sa.Engine) -> None:

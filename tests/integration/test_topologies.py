@@ -5,8 +5,9 @@ dag-processor, triggerer, and for Celery two workers behind the machine's Redis 
 127.0.0.1:6379 on a queue of the test's own), on throwaway databases, folders and a free port,
 with part of the sample drop (:data:`DROP`) in the landing folder. The scheduler then does everything by itself: the
 ingest DAGs scan the drop on their schedule, the published feeds trigger linkage (assets), linkage
-triggers reconciliation. The run is over when every file of the drop has a final ledger row and a
-reconciliation succeeded after the last linkage, which itself started after the last publish.
+triggers reconciliation. The run is over when every file of the drop has a final ledger row, the
+last linkage read every published file and a reconciliation consumed every linkage's event
+(:func:`popdata.chain.chain_state`).
 
 Then: the Celery run's tasks ran on both workers (each reports its own host name), and its
 warehouse equals the LocalExecutor run's, table by table (every ``mart`` and ``ops`` table, by a
@@ -264,3 +265,31 @@ def test_the_person_index_is_the_same_partition(runs: dict[str, TopologyRun]) ->
     local, celery = (person_partition(runs[e].warehouse) for e in ("local", "celery"))
     assert len(local) > 100
     assert local == celery
+
+
+def test_the_linkage_ran_once_after_the_loads(runs: dict[str, TopologyRun]) -> None:
+    """The first publish triggers the linkage; it waits for the other loads and links them all at once.
+
+    Every ingest run starts together (the DAGs are unpaused by one command and the files are
+    there from the start), so one linkage reads every file; the run queued by the publishes
+    during the wait finds nothing new and is skipped.
+    """
+    for executor, run in runs.items():
+        with run.warehouse.connect() as conn:
+            linkages = conn.execute(sa.text("SELECT published_files FROM audit.link_runs")).scalars().all()
+            published = conn.execute(
+                sa.text(
+                    "SELECT count(*) FROM audit.file_ledger WHERE published_at IS NOT NULL AND feed <> 'regions'"
+                )
+            ).scalar_one()
+        assert linkages == [published], (executor, linkages, published)
+        with run.metadata.connect() as conn:
+            states = dict(
+                conn.execute(
+                    sa.text(
+                        "SELECT state, count(*) FROM task_instance"
+                        " WHERE dag_id = 'link__persons' AND task_id = 'link_persons' GROUP BY state"
+                    )
+                ).all()
+            )
+        assert states.get("success") == 1, (executor, states)

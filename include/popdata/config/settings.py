@@ -30,6 +30,10 @@ Environment variables (all optional):
     (default ``<POPDATA_VAR>/quarantine``).
 ``POPDATA_TASK_RETRIES``
     How often Airflow retries a failed ingest task (default 2).
+``POPDATA_LINK_SETTLE_SECONDS``
+    How long an asset-triggered linkage run waits for the running ingest runs of the feeds with
+    persons before it links anyway (default 3600; 0 links at once). The linkage reads everything
+    published when it starts, so one run after a drop's loads settle replaces one per publish.
 ``POPDATA_DATA_DOCS``
     Folder of the Great Expectations Data Docs: validation records, GX project and the static
     site ``site/index.html`` (default ``<POPDATA_VAR>/gx``).
@@ -80,6 +84,7 @@ class Settings:
     max_file_bytes: int
     var: Path
     task_retries: int = 2
+    link_settle_seconds: float = 3600.0
     quarantine: Path | None = None
     data_docs: Path | None = None
     pipeline_url: str | None = None
@@ -150,6 +155,7 @@ def load_settings() -> Settings:
         max_file_bytes=_int_env("POPDATA_MAX_FILE_BYTES", 2 * 1024**3),
         var=var,
         task_retries=_int_env("POPDATA_TASK_RETRIES", 2),
+        link_settle_seconds=_float_env("POPDATA_LINK_SETTLE_SECONDS", 3600.0),
         quarantine=Path(os.environ["POPDATA_QUARANTINE"]) if os.environ.get("POPDATA_QUARANTINE") else None,
         data_docs=Path(os.environ["POPDATA_DATA_DOCS"]) if os.environ.get("POPDATA_DATA_DOCS") else None,
         pipeline_url=os.environ.get("POPDATA_PIPELINE_URL") or None,

@@ -5,8 +5,9 @@
 certificates and birth registrations, plans the links with :func:`popdata.linkage.keys.plan_links`
 and writes: new persons, recorded merges (every table that holds a merged-away key is repointed),
 new identity numbers, the links, and the two work lists ``ops.clerical_review`` and
-``ops.id_corrections`` (recomputed by every run). Runs are serialised by an advisory lock;
-a re-run on the same data changes nothing.
+``ops.id_corrections`` (recomputed by every run), and records what it read in ``audit.link_runs``
+(:mod:`popdata.linkage.runs`). Runs are serialised by an advisory lock; a re-run on the same
+data changes no link.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from popdata.config.feeds import Feed, default_feeds
+from popdata.linkage import runs
 from popdata.linkage.keys import (
     BIRTH_CERT_FEED,
     BIRTH_REG_FEED,
@@ -148,6 +150,7 @@ def run(
     active: Scorer | None = load_scorer() if isinstance(scorer, str) else scorer
     with engine.begin() as conn:
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_ID})
+        read = runs.published_files(conn, feeds)  # before the mentions: never newer than what is read
         mentions = extract_mentions(conn, feeds)
         id_keys, prior = load_state(conn)
         pairs = certificate_pairs(conn, feeds)
@@ -160,19 +163,20 @@ def run(
             thresholds=thresholds,
         )
         new_persons = write_plan(conn, plan, mentions, feeds)
-    links = plan.resolved_links()
-    result = LinkRunResult(
-        mentions=len(links),
-        id_exact=sum(1 for link in links if link.method == "id_exact"),
-        probabilistic=sum(1 for link in links if link.method == "probabilistic"),
-        new=sum(1 for link in links if link.method == "new"),
-        new_persons=new_persons,
-        merges=len(plan.registry.merges),
-        reviews=len(plan.reviews),
-        corrections=len(plan.corrections),
-        scored=plan.scored,
-        scorer_available=active is not None,
-    )
+        links = plan.resolved_links()
+        result = LinkRunResult(
+            mentions=len(links),
+            id_exact=sum(1 for link in links if link.method == "id_exact"),
+            probabilistic=sum(1 for link in links if link.method == "probabilistic"),
+            new=sum(1 for link in links if link.method == "new"),
+            new_persons=new_persons,
+            merges=len(plan.registry.merges),
+            reviews=len(plan.reviews),
+            corrections=len(plan.corrections),
+            scored=plan.scored,
+            scorer_available=active is not None,
+        )
+        runs.record_run(conn, read, result)
     log.info("linkage: %s", result.summary())
     return result
 
