@@ -9,8 +9,10 @@ import pytest
 from stdnum.cn import ric
 
 from popdata.linkage.keys import (
+    FrameRows,
     KeyRegistry,
     PriorLink,
+    RelationGraph,
     best_candidates,
     closest_id,
     compare_attributes,
@@ -399,3 +401,65 @@ def test_representative_region_prefers_a_village_code() -> None:
     assert representative_persons(linked)["region_code"].tolist() == ["430102001001"]
     linked = linked.iloc[1:].copy()
     assert representative_persons(linked)["region_code"].tolist() == ["430102001000"]
+
+
+def _same(left: Any, right: Any) -> bool:
+    """Equal values of the same type (NaN and NaT equal themselves)."""
+    if type(left) is not type(right):
+        return False
+    return bool(left == right) or bool(pd.isna(left) and pd.isna(right))
+
+
+def test_frame_rows_are_the_records_of_to_dict_built_on_demand() -> None:
+    mentions = frame(
+        mention("household_registry|A|subject", id_no=OTHER, name="李四", sex="1", birth_date="1950-02-02"),
+        mention("death_records|D|subject", name="李肆", household_no="H1"),
+        mention("birth_certificates|C1|child", sex="9", mother_id=MOTHER),
+    )
+    linked = mentions.copy()
+    linked["person_key"] = [7, 8, 9]
+    persons = representative_persons(linked.iloc[:1])  # int keys, Arrow-backed and datetime columns
+    for data, key in ((mentions, "mention_id"), (persons, "person_key")):
+        records: dict[Any, dict[Any, Any]] = {r[key]: r for r in data.to_dict("records")}
+        rows = FrameRows(data, key)
+        assert list(rows) == list(records) and len(rows) == len(records)
+        for k, record in records.items():
+            assert k in rows
+            got = rows[k]
+            assert list(got) == list(record)
+            assert all(_same(got[c], v) for c, v in record.items()), (got, record)
+    rows = FrameRows(mentions, "mention_id")
+    assert "nobody|X|subject" not in rows and rows.get("nobody|X|subject", {}) == {}
+    with pytest.raises(KeyError):
+        rows["nobody|X|subject"]
+    # a repeated key: listed once, the last row kept (as a dict comprehension keeps it)
+    twice = FrameRows(pd.DataFrame({"k": ["a", "b", "a"], "v": [1, 2, 3]}), "k")
+    assert list(twice) == ["a", "b"] and len(twice) == 2
+    assert twice["a"] == {"k": "a", "v": 3} and "b" in twice and "c" not in twice
+
+
+def test_a_relation_graph_of_some_records_answers_as_the_whole_graph() -> None:
+    mentions = frame(
+        mention("prenatal_checks|P1|wife", id_no=WIFE, name="王芳", household_no="100"),
+        mention("prenatal_checks|P1|husband", id_no=HUSBAND, name="张强"),
+        mention("birth_approvals|SY1|wife", id_no=WIFE, name="王芳"),
+        mention("birth_approvals|SY1|husband", name="张强", sex="1"),
+        mention("household_registry|H|subject", id_no=HUSBAND, household_no="100"),
+        mention("household_registry|O|subject", id_no=OTHER, household_no="100"),
+        mention("household_registry|A|subject", id_no=TWIN_A, mother_id=WIFE),
+    )
+    plan = plan_links(mentions, id_keys={}, prior={})
+    registry = plan.registry
+    key = {i: k for i in (WIFE, HUSBAND, OTHER, TWIN_A) if (k := registry.key_of_id(i)) is not None}
+    whole = RelationGraph.build(mentions, plan.links, registry, 0.9)
+    part = RelationGraph.build(
+        mentions, plan.links, registry, 0.9, records={"birth_approvals|SY1"}, keys=[key[TWIN_A]]
+    )
+    assert dict(part.record_keys) == {"birth_approvals|SY1": {"wife": key[WIFE]}}
+    assert set(part.records_of) == {key[WIFE], key[TWIN_A]} < set(whole.records_of)
+    record = "birth_approvals|SY1"
+    for a in (key[WIFE], key[TWIN_A]):
+        for b in (key[WIFE], key[TWIN_A]):
+            assert part.relations(a, b, record) == whole.relations(a, b, record)
+    assert part.relations(key[TWIN_A], key[WIFE], record) == ("mother",)
+    assert whole.relations(key[WIFE], key[HUSBAND], record) == ("named_together", "household")

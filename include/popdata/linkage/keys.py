@@ -21,7 +21,7 @@ replaces them with keys from ``core.person_key_seq``. Nothing here touches the d
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -236,6 +236,90 @@ def _missing(value: Any) -> bool:
         return False
 
 
+def _native(value: Any) -> Any:
+    """A numpy scalar as the Python value ``DataFrame.to_dict`` gives for it (``pd.NA`` as None)."""
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(value, np.datetime64):
+        return pd.Timestamp(value)
+    if isinstance(value, np.timedelta64):
+        return pd.Timedelta(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    return None if value is pd.NA else value
+
+
+class FrameRows(Mapping[Any, dict[str, Any]]):
+    """Read-only rows of a frame by a key column, each row built on demand as a dict.
+
+    ``rows[key]`` is the dict ``frame.to_dict("records")`` has for the row of ``key`` (the
+    last one when a key repeats); iteration yields the keys once each, in frame order. Only
+    the frame's column arrays are held (no copy) and an index of the keys: no dict per row.
+    """
+
+    __slots__ = ("_cells", "_columns", "_keys", "_lookup")
+
+    def __init__(self, frame: pd.DataFrame, key: str) -> None:
+        """Rows of ``frame`` by its column ``key``; the frame must not change while they are used."""
+        import numpy as np
+        import pandas as pd
+
+        self._columns: list[Any] = list(frame.columns)
+        self._cells: list[Callable[[int], Any]] = []
+        for position in range(frame.shape[1]):
+            column = frame.iloc[:, position]
+            if not isinstance(column.dtype, np.dtype):  # extension arrays: no conversion, no copy
+                self._cells.append(_cell_of(column.array))
+            elif column.dtype.kind in "biufc":
+                self._cells.append(column.to_numpy(copy=False).item)
+            else:  # objects as they are (numpy scalars among them as Python's), datetimes as Timestamp
+                self._cells.append(_cell_of(column.to_numpy(copy=False)))
+        keys = frame[key].to_numpy(copy=False)
+        self._keys = pd.Index(keys, dtype=keys.dtype, copy=False)
+        self._lookup: Callable[[Any], Any] | None = None
+
+    def _position(self, key: Any) -> int:
+        """The row number of ``key`` (KeyError when no row has it); the lookup is made on first use."""
+        if self._lookup is None:
+            if self._keys.is_unique:
+                self._lookup = self._keys.get_loc
+            else:  # the last row of a repeated key, as a dict comprehension keeps it
+                self._lookup = {k: i for i, k in enumerate(self._keys)}.__getitem__
+        return int(self._lookup(key))
+
+    def __getitem__(self, key: Any) -> dict[str, Any]:
+        """The row of ``key`` as a dict of column → value; KeyError when there is none."""
+        position = self._position(key)
+        return {column: cell(position) for column, cell in zip(self._columns, self._cells, strict=True)}
+
+    def __contains__(self, key: object) -> bool:
+        """True when a row has ``key``."""
+        try:
+            self._position(key)
+        except KeyError:
+            return False
+        return True
+
+    def __iter__(self) -> Iterator[Any]:
+        """The keys in frame order, each once."""
+        return iter(self._keys if self._keys.is_unique else self._keys.unique())
+
+    def __len__(self) -> int:
+        """The number of distinct keys."""
+        return int(self._keys.nunique(dropna=False))
+
+
+def _cell_of(values: Any) -> Callable[[int], Any]:
+    """A reader of one element of an array as ``to_dict`` gives it (Timestamp, NaT, Python scalars)."""
+
+    def cell(position: int) -> Any:
+        """The element at ``position``."""
+        return _native(values[position])
+
+    return cell
+
+
 def closest_id(sent: str, candidates: Sequence[str]) -> str:
     """The candidate identity number sharing the most positions with ``sent`` (ties: the smallest)."""
 
@@ -377,28 +461,78 @@ class RelationGraph:
 
     @classmethod
     def build(
-        cls, mentions: pd.DataFrame, links: Mapping[str, Link], registry: KeyRegistry, link_threshold: float
+        cls,
+        mentions: pd.DataFrame,
+        links: Mapping[str, Link],
+        registry: KeyRegistry,
+        link_threshold: float,
+        *,
+        records: Iterable[str] | None = None,
+        keys: Iterable[int] | None = None,
     ) -> RelationGraph:
-        """The graph of the settled links (``id_exact``, or a probability at or above ``link_threshold``)."""
+        """The graph of the settled links (``id_exact``, or a probability at or above ``link_threshold``).
+
+        With ``records`` (``feed|source_key``) only the part the relation rule can ask about
+        is kept: the roles settled in those records, and the records, households and mother
+        ids of the persons settled there and of the persons of ``keys``. For those records and
+        persons (and any person they are merged with: pass every key a merge may join) the
+        answers are the whole graph's; the whole graph of a county holds a set or more per person.
+        """
         graph = cls(registry, defaultdict(dict), defaultdict(set), defaultdict(set), defaultdict(set))
-        columns = ("mention_id", "feed", "source_key", "role", "household_no", "mother_id")
-        for mid, feed, source_key, role, household, mother in zip(
-            *(mentions[c] for c in columns), strict=True
-        ):
+
+        def settled_key(mid: str) -> int | None:
+            """The current key of a mention whose link is settled, else None."""
             link = links.get(mid)
             if link is None or not (
                 link.method == "id_exact" or (link.match_probability or 0.0) >= link_threshold
             ):
-                continue
-            key = registry.find(link.person_key)
+                return None
+            return registry.find(link.person_key)
+
+        if records is None:
+            columns = ("mention_id", "feed", "source_key", "role", "household_no", "mother_id")
+            for mid, feed, source_key, role, household, mother in zip(
+                *(mentions[c] for c in columns), strict=True
+            ):
+                key = settled_key(mid)
+                if key is None:
+                    continue
+                record = f"{feed}|{source_key}"
+                graph.record_keys[record][str(role)] = key
+                graph._add_person(key, record, household, mother)
+            return graph
+
+        wanted_records = set(records)
+        # the roles settled in those records (pre-filtered on every possible source key part)
+        suffixes = {r[i + 1 :] for r in wanted_records for i, char in enumerate(r) if char == "|"}
+        near = mentions.loc[
+            mentions["source_key"].isin(suffixes), ["mention_id", "feed", "source_key", "role"]
+        ]
+        for mid, feed, source_key, role in zip(
+            near["mention_id"], near["feed"], near["source_key"], near["role"], strict=True
+        ):
             record = f"{feed}|{source_key}"
-            graph.record_keys[record][str(role)] = key
-            graph.records_of[key].add(record)
-            if household is not None:
-                graph.households[key].add(str(household))
-            if mother is not None:
-                graph.mother_ids[key].add(str(mother))
+            key = settled_key(mid) if record in wanted_records else None
+            if key is not None:
+                graph.record_keys[record][str(role)] = key
+        wanted = {registry.find(k) for k in keys or ()}
+        wanted.update(key for roles in graph.record_keys.values() for key in roles.values())
+        person_columns = ("mention_id", "feed", "source_key", "household_no", "mother_id")
+        for mid, feed, source_key, household, mother in zip(
+            *(mentions[c] for c in person_columns), strict=True
+        ):
+            key = settled_key(mid)
+            if key is not None and key in wanted:
+                graph._add_person(key, f"{feed}|{source_key}", household, mother)
         return graph
+
+    def _add_person(self, key: int, record: str, household: Any, mother: Any) -> None:
+        """Record that person ``key`` is settled in ``record`` with that household and mother id."""
+        self.records_of[key].add(record)
+        if household is not None:
+            self.households[key].add(str(household))
+        if mother is not None:
+            self.mother_ids[key].add(str(mother))
 
     def relations(self, a: int, b: int, record: str) -> tuple[str, ...]:
         """How persons ``a`` and ``b`` are related, not counting ``record`` itself (names only)."""
@@ -457,6 +591,29 @@ def corroborated_candidate(
     return next(iter(found.values()))
 
 
+class _MentionsOf:
+    """The id-linked mentions of each person, by the keys they had before the probabilistic step."""
+
+    __slots__ = ("_keys", "_mention_ids", "_order")
+
+    def __init__(self, mention_ids: Any, keys: Any) -> None:
+        """``mention_ids`` and their ``keys``: two arrays of one length (held, not copied)."""
+        self._mention_ids = mention_ids
+        self._keys = keys
+        self._order: Any = None
+
+    def first(self, key: int, n: int) -> tuple[str, ...]:
+        """The ``n`` smallest mention ids of ``key`` (none for a key without id-linked mentions)."""
+        import numpy as np
+
+        if self._order is None:  # sorted by key once, on the first question
+            self._order = np.argsort(self._keys, kind="stable")
+            self._keys = self._keys[self._order]
+        start = int(np.searchsorted(self._keys, key, side="left"))
+        stop = int(np.searchsorted(self._keys, key, side="right"))
+        return tuple(sorted(set(self._mention_ids[self._order[start:stop]]))[:n])
+
+
 def plan_links(
     mentions: pd.DataFrame,
     *,
@@ -496,7 +653,7 @@ def plan_links(
         links[mid] = Link(mid, key, method, probability)
         return key
 
-    rows = {r["mention_id"]: r for r in mentions.to_dict("records")}
+    rows = FrameRows(mentions, "mention_id")  # a row dict only for the mentions that need one
 
     # 1. exact: valid identity numbers
     exact = mentions.loc[mentions["id_valid"] & mentions["id_no"].notna(), ["mention_id", "id_no"]]
@@ -543,10 +700,15 @@ def plan_links(
     import pandas as pd
 
     linked_ids = [m for m, link in links.items() if link.method == "id_exact"]
-    linked = mentions.loc[mentions["mention_id"].isin(linked_ids)].copy()
+    linked = mentions.loc[mentions["mention_id"].isin(linked_ids)]
     linked["person_key"] = [registry.find(links[m].person_key) for m in linked["mention_id"]]
     persons = representative_persons(linked)
     plan.persons = persons
+    # copies: a view of one column would keep the whole block of ``linked`` alive
+    mentions_of = _MentionsOf(
+        linked["mention_id"].to_numpy(copy=True), linked["person_key"].to_numpy(copy=True)
+    )
+    del linked, linked_ids
     best = pd.DataFrame(columns=list(SCORE_COLUMNS))
     scores = pd.DataFrame(columns=list(SCORE_COLUMNS))
     remaining = mentions.loc[mentions["mention_id"].isin(remaining_ids)].reset_index(drop=True)
@@ -558,10 +720,7 @@ def plan_links(
         scores = scores.loc[:, list(SCORE_COLUMNS)]
         best = best_candidates(scores)
         plan.scored = len(remaining)
-    person_rows = {int(r["person_key"]): r for r in persons.to_dict("records")}
-    mentions_of: dict[int, list[str]] = defaultdict(list)
-    for m in sorted(linked_ids):
-        mentions_of[registry.find(links[m].person_key)].append(m)
+    person_rows = FrameRows(persons, "person_key")
     evidence_of: dict[str, str] = {}
 
     def settle_followers(mid: str) -> None:
@@ -604,11 +763,24 @@ def plan_links(
     for _ in range(RELATION_PASSES):
         if not by_mention or not undecided:
             break
-        graph = RelationGraph.build(mentions, links, registry, thresholds.link)
+        asked = {mid: rows[mid] for mid in undecided}
+        # the persons a link of this pass may merge: candidates and the prior keys of what it links
+        linking = [*undecided, *(cert for mid in undecided for cert, *_ in followers.get(mid, ()))]
+        graph = RelationGraph.build(
+            mentions,
+            links,
+            registry,
+            thresholds.link,
+            records={record_of(row) for row in asked.values()},
+            keys=[
+                *(key for mid in undecided for key, *_ in by_mention.get(mid, ())),
+                *(prior[m].person_key for m in linking if m in prior),
+            ],
+        )
         still: list[str] = []
         for mid in undecided:
             found = corroborated_candidate(
-                rows[mid], by_mention.get(mid, ()), graph, thresholds.relation_bayes_factor
+                asked[mid], by_mention.get(mid, ()), graph, thresholds.relation_bayes_factor
             )
             if found is None or found.probability < thresholds.link:
                 still.append(mid)
@@ -655,7 +827,7 @@ def plan_links(
                         mid,
                         links[mid].person_key,
                         target,
-                        tuple(mentions_of.get(target, ())[:10]),
+                        mentions_of.first(target, 10),
                         probability,
                         str(candidate["evidence"]),
                         agree,
@@ -665,9 +837,9 @@ def plan_links(
         settle_followers(mid)
 
     # 4. identity numbers to correct: invalid numbers linked with high probability to a valid holder
-    for mid, link in sorted(links.items()):
+    for mid, link in sorted((m, k) for m, k in links.items() if k.method == "probabilistic"):
         row = rows[mid]
-        if link.method != "probabilistic" or row["id_valid"] or row["id_no"] is None:
+        if row["id_valid"] or row["id_no"] is None:
             continue
         holder = registry.ids_of(link.person_key)
         if holder and (link.match_probability or 0.0) >= thresholds.link:

@@ -225,9 +225,9 @@ def write_plan(conn: sa.Connection, plan: Plan, mentions: pd.DataFrame, feeds: S
             ).scalars()
         )
         real = dict(zip(roots, keys, strict=True))
-        conn.execute(
-            sa.text("INSERT INTO core.person (person_key, created_by) VALUES (:k, :by)"),
-            [{"k": real[r], "by": registry.minted[r]} for r in roots],
+        # COPY, row by row from the plan: no parameter list of a million dicts held for executemany
+        _copy(
+            conn, "core.person", ("person_key", "created_by"), ((real[r], registry.minted[r]) for r in roots)
         )
 
     def final(key: int) -> int:
@@ -255,9 +255,11 @@ def write_plan(conn: sa.Connection, plan: Plan, mentions: pd.DataFrame, feeds: S
                 {"new": new_key, "old": merge.old_key},
             )
     if registry.new_ids:
-        conn.execute(
-            sa.text("INSERT INTO core.person_id_numbers (id_no, person_key) VALUES (:id, :k)"),
-            [{"id": i, "k": final(k)} for i, k in sorted(registry.new_ids.items())],
+        _copy(
+            conn,
+            "core.person_id_numbers",
+            ("id_no", "person_key"),
+            ((i, final(k)) for i, k in sorted(registry.new_ids.items())),
         )
 
     conn.execute(
@@ -271,9 +273,9 @@ def write_plan(conn: sa.Connection, plan: Plan, mentions: pd.DataFrame, feeds: S
         conn,
         "link_batch",
         columns,
-        (
-            (*split_mention_id(link.mention_id), final(link.person_key), link.method, link.match_probability)
-            for link in plan.resolved_links()
+        (  # as plan.resolved_links() orders and resolves them, without a second Link per mention
+            (*split_mention_id(mid), final(link.person_key), link.method, link.match_probability)
+            for mid, link in sorted(plan.links.items())
         ),
     )
     conn.execute(
