@@ -11,11 +11,12 @@ DEMO_DIR := var/demo
 
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: install system-deps demo test lint typecheck unit integration up up-celery down status bench bench-slice bench-ingest bench-link eval-linkage clean help
+.PHONY: install system-deps demo test test-reliability lint typecheck unit integration up up-celery down status bench bench-slice bench-ingest bench-link eval-linkage clean help
 
 help:
 	@echo "make demo    install, start the embedded PostgreSQL, generate a county, run the DAGs, print a summary"
 	@echo "make test    ruff, mypy and the whole test suite"
+	@echo "make test-reliability  the heavy reliability runs: property tests of the normalisers with 3 000 examples each"
 	@echo "make up      start Airflow (api-server, scheduler, dag-processor, triggerer): http://localhost:8080"
 	@echo "make up-celery  the same with the CeleryExecutor and two Celery workers (Redis at 127.0.0.1:6379)"
 	@echo "make down    stop Airflow (workers included) and the embedded PostgreSQL"
@@ -80,6 +81,10 @@ typecheck: install
 
 test: install lint typecheck
 	$(BIN)/pytest -q --durations=15
+
+# issue 10: the same property tests as make test, with ten times the examples (HYPOTHESIS_PROFILE)
+test-reliability: install
+	HYPOTHESIS_PROFILE=reliability $(BIN)/pytest -q tests/unit/test_normalize_properties.py
 
 unit: install
 	$(BIN)/pytest -q tests/unit

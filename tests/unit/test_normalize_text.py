@@ -25,7 +25,7 @@ from popdata.normalize.text import (
         ("ＡＢｃ", "ABc"),  # full-width letters
         ("'120115198001010016", "120115198001010016"),  # Excel apostrophe
         ("  '120115 ", "120115"),
-        ("''x", "'x"),  # only ONE apostrophe is stripped
+        ("''x", "x"),  # repeated apostrophes too: cleaning twice must change nothing (issue 10)
         ("\u3000张\u3000三\u3000", "张 三"),  # ideographic spaces
         ("宝坻区   牛道口镇\t东风村", "宝坻区 牛道口镇 东风村"),
         ("line1\r\nline2", "line1 line2"),

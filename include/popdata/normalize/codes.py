@@ -113,6 +113,11 @@ _MONEY = re.compile(r"(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?")
 _WAN = "万"
 
 
+def _unsigned_zero(amount: Decimal) -> Decimal:
+    """``-0`` and ``-0.0`` (a float's or a decimal's signed zero) as the zero they mean."""
+    return amount.copy_abs() if amount.is_zero() else amount
+
+
 def parse_money(raw: object) -> tuple[Decimal | None, str | None]:
     """Parse an amount of money in yuan (元); return ``(amount, error)``.
 
@@ -129,7 +134,13 @@ def parse_money(raw: object) -> tuple[Decimal | None, str | None]:
             return None, None
         if math.isinf(raw) or raw < 0:
             return None, MONEY_UNPARSEABLE
-        return Decimal(repr(raw)), None
+        return _unsigned_zero(Decimal(repr(raw))), None
+    if isinstance(raw, Decimal):  # a value read back from the warehouse (numeric)
+        if raw.is_nan():
+            return None, None
+        if raw.is_infinite() or raw < 0:
+            return None, MONEY_UNPARSEABLE
+        return _unsigned_zero(raw), None
     text = cell_text(raw)
     if text is None or is_placeholder(text, PLACEHOLDERS):
         return None, None

@@ -23,7 +23,7 @@ from datetime import date, datetime, timedelta
 from datetime import time as dtime
 
 from popdata.normalize.memo import map_memoised
-from popdata.normalize.text import DATE_PLACEHOLDERS, PLACEHOLDERS, clean_text
+from popdata.normalize.text import DATE_PLACEHOLDERS, PLACEHOLDERS, clean_text, is_missing
 
 __all__ = [
     "DATE_IMPOSSIBLE",
@@ -190,7 +190,7 @@ def parse_date(raw: object, *, allow_time: bool = False) -> ParsedDate:
         if raw.is_integer() and raw >= 0:
             return _parse_text(str(int(raw)), allow_time)
         return _from_serial(raw, allow_time)
-    if raw != raw:  # other NA-likes
+    if is_missing(raw):  # other NA-likes (pandas NA, a Decimal NaN)
         return _BLANK
     return parse_date(str(raw), allow_time=allow_time)
 

@@ -104,20 +104,27 @@ def _t2s() -> opencc.OpenCC:
 def clean_text(value: str | None) -> str | None:
     """Clean one text value as sent by an agency; blank becomes ``None``.
 
-    Steps: Unicode NFKC (全角 full-width digits/letters/punctuation → ASCII, ideographic
-    space U+3000 → space), removal of zero-width characters and BOMs, strip leading and
-    trailing whitespace, strip ONE leading apostrophe that Excel users type to keep a number
-    as text (``'120115…``), collapse internal whitespace runs (incl. tabs/newlines) to one
-    space. An empty result is ``None``.
+    Steps: removal of zero-width characters and BOMs, Unicode NFKC (全角 full-width
+    digits/letters/punctuation → ASCII, ideographic space U+3000 → space), strip leading and
+    trailing whitespace, strip the leading apostrophe that Excel users type to keep a number
+    as text (``'120115…``; repeated ones too), collapse internal whitespace runs (incl.
+    tabs/newlines) to one space. An empty result is ``None``. Idempotent: cleaning a cleaned
+    value changes nothing (the invisible characters go before NFKC, so that a combining mark
+    they separated from its letter is composed in the same pass).
     """
     if value is None:
         return None
     if not value.isascii():
-        value = unicodedata.normalize("NFKC", value)
         if _INVISIBLE.search(value):
             value = _INVISIBLE.sub("", value)
+        value = unicodedata.normalize("NFKC", value)
+    return _collapse(value)
+
+
+def _collapse(value: str) -> str | None:
+    """Whitespace runs to one space, no leading apostrophes (Excel's text marker); empty → None."""
     value = " ".join(value.split())
-    if value.startswith("'"):
+    while value.startswith("'"):
         value = value[1:].lstrip()
     return value or None
 
@@ -139,10 +146,7 @@ def clean_name_text(value: str | None) -> str | None:
         value = value.translate(_FULL_WIDTH)
         if _INVISIBLE.search(value):
             value = _INVISIBLE.sub("", value)
-    value = " ".join(value.split())
-    if value.startswith("'"):
-        value = value[1:].lstrip()
-    return value or None
+    return _collapse(value)
 
 
 def cell_text(raw: object) -> str | None:
@@ -165,9 +169,23 @@ def cell_text(raw: object) -> str | None:
         if raw.is_integer() and abs(raw) < 1e15:
             return str(int(raw))
         return repr(raw)
-    if raw != raw:  # pandas NaT / NA-like
+    if is_missing(raw):
         return None
     return clean_text(str(raw))
+
+
+def is_missing(raw: object) -> bool:
+    """True for a cell that stands for no value: None, a NaN of any kind, pandas ``NaT`` or ``NA``.
+
+    A value unequal to itself is missing; one that cannot even be compared (pandas ``NA`` has no
+    truth value, a signalling ``Decimal`` NaN raises) is too.
+    """
+    if raw is None:
+        return True
+    try:
+        return bool(raw != raw)
+    except (TypeError, ValueError, ArithmeticError):
+        return True
 
 
 def is_placeholder(value: str | None, placeholders: Collection[str] = PLACEHOLDERS) -> bool:
@@ -224,7 +242,7 @@ def _learn(chars: set[str]) -> None:
     """Add the Simplified form of new characters to the map (one OpenCC call for all of them)."""
     candidates = []
     for char in chars:
-        if _in_gb2312(char):
+        if _in_gb2312(char) or "\ud800" <= char <= "\udfff":  # a lone surrogate (damaged text) stays
             _char_map[char] = char
         else:
             candidates.append(char)
