@@ -194,10 +194,13 @@ def reconciled_county(
 
 @pytest.fixture(scope="session")
 def reconciled_engine(reconciled_county: ReconciledCounty) -> Iterator[sa.Engine]:
-    """An engine on :func:`reconciled_county`'s warehouse (read-only for its users)."""
+    """An engine on :func:`reconciled_county`'s warehouse (read-only for its users).
+
+    Pre-ping: a test that copies the warehouse (``CREATE DATABASE … TEMPLATE``) ends its sessions.
+    """
     import sqlalchemy as sa
 
-    engine = sa.create_engine(reconciled_county.url)
+    engine = sa.create_engine(reconciled_county.url, pool_pre_ping=True)
     try:
         yield engine
     finally:

@@ -3,6 +3,7 @@
 popdata generate --persons N --seed S --out DIR   a synthetic county and its ground truth
 popdata run --landing DIR --outbox DIR            every pending drop, through the Airflow DAGs
 popdata status                                    the ledger and the last DAG runs at a glance
+popdata check                                     the warehouse's invariants (rows, links, keys, work lists)
 popdata db upgrade|url|stop|dictionary            the warehouse schema, its data dictionary, the embedded server
 popdata link run|train                            the master person index (docs/linkage.md)
 popdata services start [--executor celery]|stop|status   Airflow's services (and Celery workers)
@@ -207,6 +208,27 @@ def status(limit: int) -> None:
     click.echo("\nlast run of each DAG:" if runs else "\nno DAG runs recorded yet")
     for r in runs:
         click.echo(f"  {r.dag_id:<40}{r.state:<10}logical {r.logical_date}  ended {r.end_date}")
+
+
+@main.command()
+def check() -> None:
+    """Check the warehouse's invariants; exit 1 when one is broken (docs/reliability.md).
+
+    Row accounting per file, no file left in flight, every person role linked, no person key
+    lost, every work-list row traced to its source record (:mod:`popdata.quality.invariants`).
+    """
+    from popdata.quality import invariants
+    from popdata.warehouse import db, migrate
+
+    engine = db.get_engine()
+    migrate.require_head(engine)
+    results = invariants.check(engine)
+    for result in results:
+        click.echo(result.line())
+    broken = [r.name for r in results if not r.ok]
+    if broken:
+        click.echo(f"broken: {', '.join(broken)}", err=True)
+        sys.exit(1)
 
 
 # --- db -------------------------------------------------------------------------------------------

@@ -518,6 +518,10 @@ def build_reconcile_dag() -> DAG:
     (:func:`popdata.dashboard.report.write_run_report`): one self-contained HTML file with every
     chart embedded, and a PNG of each chart, in ``<outbox>/reports/<reference date>/``; a re-run
     replaces them.
+
+    ``check_invariants``: :func:`popdata.quality.invariants.check` (what ``popdata check`` runs):
+    row accounting per file, no file left in flight, every person role linked, no person key
+    lost, every work-list row traced to its source record. A broken invariant fails the task.
     """
     from popdata.config.settings import load_settings
 
@@ -564,7 +568,23 @@ def build_reconcile_dag() -> DAG:
             print(f"run report: {files.html} ({len(files.pngs)} charts)")
             return str(files.html)
 
-        reconcile() >> write_run_report()
+        @task(task_id="check_invariants")
+        def check_invariants() -> dict[str, int]:
+            """Check the warehouse's invariants; fails (and alerts) when one is broken."""
+            from popdata.quality import invariants
+            from popdata.warehouse import db
+
+            results = invariants.check(db.pipeline_engine())
+            for result in results:
+                print(result.line())
+            broken = [r.line() for r in results if not r.ok]
+            if broken:
+                raise RuntimeError("broken invariants:\n" + "\n".join(broken))
+            return {r.name: r.checked for r in results}
+
+        reconciled = reconcile()
+        reconciled >> write_run_report()
+        reconciled >> check_invariants()
     return dag
 
 

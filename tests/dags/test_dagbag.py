@@ -104,7 +104,7 @@ def test_link_dag_runs_when_a_feed_with_persons_publishes(tmp_path: Path) -> Non
 def test_reconcile_dag_runs_after_each_linkage_run(tmp_path: Path) -> None:
     """Reconciliation is scheduled on the person-index asset the linkage task updates."""
     dag = _probe(tmp_path)["dags"]["reconcile__agencies"]
-    assert dag["tasks"] == ["reconcile", "write_run_report"]
+    assert dag["tasks"] == ["check_invariants", "reconcile", "write_run_report"]
     assert "x-popdata://core/record_link" in dag["schedule"]
 
 

@@ -55,6 +55,7 @@ import math
 import os
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
@@ -377,9 +378,12 @@ def _report_name(name: str, data: bytes) -> str:
 
 def _header_score(text: str, feed: Feed) -> int:
     """How many headers of the first line the feed knows (Traditional headers count after t2s)."""
-    first = text.split("\n", 1)[0]
+    first = text.split("\n", 1)[0].split("\r", 1)[0]  # a lone CR ends a line too (old exports)
     known = feed.header_map()
-    headers = [normalise_header(h) for h in next(csv.reader([first]), [])]
+    try:
+        headers = [normalise_header(h) for h in next(csv.reader([first]), [])]
+    except csv.Error:  # not CSV in this decoding: it knows no header
+        return 0
     score = sum(1 for h in headers if h in known)
     if score < len(headers):
         from popdata.normalize.text import to_simplified
@@ -566,7 +570,15 @@ def check_xlsx_container(archive: zipfile.ZipFile, *, max_bytes: int | None = No
         try:
             with archive.open(info) as entry:
                 found = _xml_dtd(entry)
-        except (zipfile.BadZipFile, OSError, NotImplementedError, RuntimeError, ValueError, EOFError) as exc:
+        except (
+            zipfile.BadZipFile,
+            zlib.error,  # a damaged deflate stream
+            OSError,
+            NotImplementedError,
+            RuntimeError,
+            ValueError,
+            EOFError,
+        ) as exc:
             raise FileRejected(NOT_XLSX, f"entry {info.filename!r} cannot be read: {exc}") from exc
         if found:
             raise FileRejected(
