@@ -125,10 +125,14 @@ def row_accounting(conn: sa.Connection, feeds: Sequence[Feed]) -> InvariantResul
         rows = conn.execute(
             sa.text(
                 "SELECT l.file_id, l.file_name, l.status, l.rows_read, l.rows_loaded, l.rows_rejected,"
-                " l.receipt_path,"
-                f" (SELECT count(*) FROM core.{quote_ident(feed.feed + '_rows')} r WHERE r.file_id = l.file_id),"
-                " (SELECT count(DISTINCT j.line_no) FROM audit.rejected_rows j WHERE j.file_id = l.file_id)"
-                " FROM audit.file_ledger l WHERE l.feed = :feed AND l.status IS NOT NULL ORDER BY l.file_id"
+                " l.receipt_path, coalesce(c.n, 0), coalesce(j.n, 0)"
+                " FROM audit.file_ledger l"
+                f" LEFT JOIN (SELECT file_id, count(*) AS n FROM core.{quote_ident(feed.feed + '_rows')}"
+                " GROUP BY file_id) c ON c.file_id = l.file_id"
+                " LEFT JOIN (SELECT file_id, count(DISTINCT line_no) AS n FROM audit.rejected_rows"
+                " WHERE file_id IN (SELECT file_id FROM audit.file_ledger WHERE feed = :feed)"
+                " GROUP BY file_id) j ON j.file_id = l.file_id"
+                " WHERE l.feed = :feed AND l.status IS NOT NULL ORDER BY l.file_id"
             ),
             {"feed": feed.feed},
         ).all()
