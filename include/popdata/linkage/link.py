@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -163,12 +164,12 @@ def run(
             thresholds=thresholds,
         )
         new_persons = write_plan(conn, plan, mentions, feeds)
-        links = plan.resolved_links()
+        methods = Counter(link.method for link in plan.links.values())  # counts need no resolved keys
         result = LinkRunResult(
-            mentions=len(links),
-            id_exact=sum(1 for link in links if link.method == "id_exact"),
-            probabilistic=sum(1 for link in links if link.method == "probabilistic"),
-            new=sum(1 for link in links if link.method == "new"),
+            mentions=len(plan.links),
+            id_exact=methods["id_exact"],
+            probabilistic=methods["probabilistic"],
+            new=methods["new"],
             new_persons=new_persons,
             merges=len(plan.registry.merges),
             reviews=len(plan.reviews),
