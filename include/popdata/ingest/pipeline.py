@@ -26,7 +26,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 SQL_DIR = Path(__file__).resolve().parent.parent / "warehouse" / "sql"
 DQ_CRITICAL_FAILED = "dq_critical_failed"  # a quarantine_file expectation failed
 DQ_ROW_REJECTED = "dq_rule_failed"  # a row broke a reject_rows expectation
-CHANGED_AFTER_REGISTRATION = "file_changed_after_registration"
+CHANGED_AFTER_REGISTRATION = read.CHANGED_AFTER_REGISTRATION
 IRREGULAR_NAME = "irregular_name"
 EXTRACT_DATE_UNKNOWN = "extract_date_unknown"
 FINAL_STAGES = ("published", "quarantined", "duplicate")
@@ -173,10 +173,9 @@ def stage(engine: sa.Engine, settings: Settings, file_id: int, *, landing: Path,
     if ledger["stage"] != "received":
         return str(ledger["stage"])
     feed = _feed_of(ledger)
-    with engine.begin() as conn:
+    with closing_file(engine, file_id, outbox) as conn:
         duplicate_of = _mark_if_duplicate(conn, feed, ledger)
     if duplicate_of is not None:
-        write_receipt(engine, file_id, outbox)
         return "duplicate"
 
     path = landing / ledger["rel_path"]
@@ -232,10 +231,6 @@ def _read_and_normalise(
         raise read.FileRejected(read.MANIFEST_UNREADABLE, ledger["quarantine_reason"])
     if not path.is_file():
         raise read.FileRejected(read.EMPTY, f"{ledger['rel_path']} is no longer in the landing folder")
-    if arrive.sha256_of(path)[0] != ledger["sha256"]:
-        raise read.FileRejected(
-            CHANGED_AFTER_REGISTRATION, "the bytes changed after the file was registered; drop it again"
-        )
     if manifest is not None:
         for key in ("agency", "feed"):
             if manifest.get(key) not in (None, ledger[key]):
@@ -248,7 +243,9 @@ def _read_and_normalise(
                 read.MANIFEST_SHA256, f"manifest sha256 {manifest['sha256']} ≠ file sha256"
             )
     hint = manifest.get("encoding") if manifest else None
-    table = read.read_file(path, feed, encoding_hint=hint, max_bytes=settings.max_file_bytes)
+    table = read.read_file(
+        path, feed, encoding_hint=hint, max_bytes=settings.max_file_bytes, expected_sha256=ledger["sha256"]
+    )
     if manifest is not None and manifest.get("rows") is not None:
         try:
             expected_rows = int(manifest["rows"])
@@ -300,21 +297,17 @@ def quarantine(
 ) -> None:
     """Quarantine a file: nothing of it loads, it is moved aside, the ledger and the receipt say why.
 
-    With ``landing`` and ``settings`` the data file (and its manifest) is moved from the landing
-    folder to ``<quarantine>/<agency>/<feed>/<file_id>__<name>``; where the landing folder is read-only
-    it is copied instead and the original stays (it is not picked up again: same path, same bytes).
+    The ledger row and the receipt are closed together (:func:`closing_file`). Then, with
+    ``landing`` and ``settings``, the data file (and its manifest) is moved from the landing
+    folder to ``<quarantine>/<agency>/<feed>/<file_id>__<name>`` and the ledger records where.
+    The move comes after the commit, so a failed transaction never leaves a file moved away
+    from a ledger row that still expects it; a process that dies between the two leaves the
+    file in the landing folder, where its quarantined ledger row keeps it from being picked up
+    again (as when the landing folder is read-only and the file can only be copied).
     """
-    with engine.begin() as conn:
+    with closing_file(engine, file_id, outbox) as conn:
         ledger = ledger_row(conn, file_id)
         staging.drop(conn, _feed_of(ledger), file_id)
-        if landing is not None and settings is not None:
-            moved_to, moved = _move_aside(ledger, landing, settings)
-            if moved_to is not None and not moved:
-                detail = f"{detail} (a copy is in {moved_to}; the landing folder is read-only)"
-            conn.execute(
-                sa.text("UPDATE audit.file_ledger SET quarantine_path = :q WHERE file_id = :id"),
-                {"q": str(moved_to) if moved else None, "id": file_id},
-            )
         conn.execute(
             sa.text(
                 """
@@ -327,20 +320,29 @@ def quarantine(
             {"reason": f"{reason}: {detail}", "id": file_id},
         )
     log.warning("file %s quarantined: %s: %s", file_id, reason, detail)
-    write_receipt(engine, file_id, outbox)
+    if landing is not None and settings is not None:
+        moved_to = _move_aside(ledger, landing, settings)
+        if moved_to is not None:
+            with engine.begin() as conn:
+                conn.execute(
+                    sa.text("UPDATE audit.file_ledger SET quarantine_path = :q WHERE file_id = :id"),
+                    {"q": str(moved_to), "id": file_id},
+                )
 
 
-def _move_aside(ledger: dict[str, Any], landing: Path, settings: Settings) -> tuple[Path | None, bool]:
-    """Move a quarantined file and its manifest out of the landing folder: (where it went, moved?).
+def _move_aside(ledger: dict[str, Any], landing: Path, settings: Settings) -> Path | None:
+    """Move a quarantined file and its manifest out of the landing folder; returns where it went.
 
-    A copy (not a move) leaves the original in place, where the ledger row keeps it from being
-    picked up again; a moved file's path is free for a corrected drop under the same name.
+    Only the quarantined bytes move: a file whose bytes changed since registration is the
+    agency's newer drop and stays. Where the landing folder is read-only the file is copied
+    (returns None): the original stays, and its ledger row keeps it from being picked up again;
+    a moved file's path is free for a corrected drop under the same name.
     """
     import shutil
 
     source = landing / ledger["rel_path"]
-    if not source.is_file():
-        return None, False
+    if not source.is_file() or arrive.sha256_of(source)[0] != ledger["sha256"]:
+        return None
     target_dir = settings.quarantine_dir / ledger["agency"] / ledger["feed"]
     target_dir.mkdir(parents=True, exist_ok=True)
     target = target_dir / f"{ledger['file_id']}__{source.name}"
@@ -349,12 +351,12 @@ def _move_aside(ledger: dict[str, Any], landing: Path, settings: Settings) -> tu
         shutil.move(source, target)
     except OSError:
         shutil.copy2(source, target)  # a read-only drop zone: keep a copy, leave the original
-        log.warning("could not move %s out of the landing folder; copied it to %s", source, target)
-        return target, False
+        log.warning("could not move %s out of the landing folder; a copy is in %s", source, target)
+        return None
     if manifest.is_file():
         with contextlib.suppress(OSError):
             shutil.move(manifest, target.with_name(target.name + arrive.MANIFEST_SUFFIX))
-    return target, True
+    return target
 
 
 # --- validate -------------------------------------------------------------------------------------
@@ -514,11 +516,10 @@ def publish(engine: sa.Engine, file_id: int, *, outbox: Path) -> str:
     column_list = ", ".join(f'"{n}"' for n in names)
     paths = receipts.receipt_paths(outbox, ledger["agency"], ledger["file_name"], ledger["sha256"])
     status = "loaded_with_rejections" if ledger["rows_rejected"] else "loaded"
-    with engine.begin() as conn:
+    with closing_file(engine, file_id, outbox) as conn:
         duplicate = _mark_if_duplicate(conn, feed, ledger) is not None
         if not duplicate:
             _publish_rows(conn, feed, file_id, table, column_list, status, paths.json_path)
-    write_receipt(engine, file_id, outbox)
     return "duplicate" if duplicate else "published"
 
 
@@ -600,28 +601,64 @@ def refresh_mart(conn: sa.Connection, mart: str, file_id: int) -> None:
 def write_receipt(engine: sa.Engine, file_id: int, outbox: Path) -> Path:
     """Write (or rewrite) the receipt of a file from the ledger; returns the JSON path."""
     with engine.begin() as conn:
-        ledger = ledger_row(conn, file_id)
-        issues = {
-            table: [
-                dict(r)
-                for r in conn.execute(
-                    sa.text(
-                        f"SELECT line_no, column_name, reason_code, masked_value FROM audit.{table}"
-                        " WHERE file_id = :id ORDER BY line_no, column_name"
-                    ),
-                    {"id": file_id},
-                ).mappings()
-            ]
-            for table in ("rejected_rows", "row_warnings")
-        }
-        paths = receipts.receipt_paths(outbox, ledger["agency"], ledger["file_name"], ledger["sha256"])
-        conn.execute(
-            sa.text("UPDATE audit.file_ledger SET receipt_path = :p WHERE file_id = :id"),
-            {"p": str(paths.json_path), "id": file_id},
-        )
+        prepared, path = _prepare_receipt(conn, file_id, outbox)
+    prepared.put_in_place()
+    return path
+
+
+def _prepare_receipt(
+    conn: sa.Connection, file_id: int, outbox: Path
+) -> tuple[receipts.PreparedReceipt, Path]:
+    """Inside a transaction: the file's receipt from the ledger as this transaction sees it,
+    written to temporary files, and its path recorded in the ledger."""
+    ledger = ledger_row(conn, file_id)
+    issues = {
+        table: [
+            dict(r)
+            for r in conn.execute(
+                sa.text(
+                    f"SELECT line_no, column_name, reason_code, masked_value FROM audit.{table}"
+                    " WHERE file_id = :id ORDER BY line_no, column_name"
+                ),
+                {"id": file_id},
+            ).mappings()
+        ]
+        for table in ("rejected_rows", "row_warnings")
+    }
+    paths = receipts.receipt_paths(outbox, ledger["agency"], ledger["file_name"], ledger["sha256"])
+    conn.execute(
+        sa.text("UPDATE audit.file_ledger SET receipt_path = :p WHERE file_id = :id"),
+        {"p": str(paths.json_path), "id": file_id},
+    )
     receipt = receipts.build_receipt(ledger, issues["rejected_rows"], issues["row_warnings"])
-    receipts.write_receipt(paths, receipt)
-    return paths.json_path
+    return receipts.prepare_receipt(paths, receipt), paths.json_path
+
+
+@contextlib.contextmanager
+def closing_file(engine: sa.Engine, file_id: int, outbox: Path) -> Iterator[sa.Connection]:
+    """A transaction that may give a file its final status; if it does, the receipt comes with it.
+
+    When the block leaves the file at a final stage, its receipt is written (as temporary files,
+    flushed) before the commit: when the outbox cannot take it the transaction rolls back, so a
+    file is never marked done without a receipt, and the task fails for a retry. After the commit
+    the receipt is renamed into place; should the process die between the two, the retry's
+    ``publish`` rewrites it.
+    """
+    prepared: receipts.PreparedReceipt | None = None
+    try:
+        with engine.begin() as conn:
+            yield conn
+            stage_now = conn.execute(
+                sa.text("SELECT stage FROM audit.file_ledger WHERE file_id = :id"), {"id": file_id}
+            ).scalar_one()
+            if stage_now in FINAL_STAGES:
+                prepared, _ = _prepare_receipt(conn, file_id, outbox)
+    except BaseException:
+        if prepared is not None:
+            prepared.discard()
+        raise
+    if prepared is not None:
+        prepared.put_in_place()
 
 
 def load(

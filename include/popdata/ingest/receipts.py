@@ -19,8 +19,11 @@ is shortened; the sha256 prefix keeps it unique.
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import json
 import os
+import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass
@@ -92,6 +95,8 @@ QUARANTINE_ZH = {
 
 MAX_LISTED_WARNINGS = 1000
 MAX_NAME_BYTES = 255  # longest file name on the usual file systems (ext4, NTFS in UTF-16 units)
+#: A receipt's temporary file older than this was left by a process that died before renaming it.
+STALE_TMP_SECONDS = 600
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +105,8 @@ class ReceiptPaths:
 
     json_path: Path
     text_path: Path
+    tmp_prefix: str
+    """How this drop's temporary receipt files begin (``.<sha12>.``), in the same folder."""
 
 
 def receipt_paths(outbox: Path, agency: str, file_name: str, sha256: str) -> ReceiptPaths:
@@ -109,7 +116,9 @@ def receipt_paths(outbox: Path, agency: str, file_name: str, sha256: str) -> Rec
     while stem and len((stem + suffix).encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES:
         stem = stem[:-1]
     base = outbox / agency / "receipts" / f"{stem}.{sha256[:12]}.receipt"
-    return ReceiptPaths(base.with_name(base.name + ".json"), base.with_name(base.name + ".txt"))
+    return ReceiptPaths(
+        base.with_name(base.name + ".json"), base.with_name(base.name + ".txt"), f".{sha256[:12]}."
+    )
 
 
 def build_receipt(
@@ -203,15 +212,64 @@ def render_text_zh(receipt: dict[str, Any]) -> str:
 
 def write_receipt(paths: ReceiptPaths, receipt: dict[str, Any]) -> None:
     """Write both forms atomically (temp file, then rename)."""
-    paths.json_path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(paths.json_path, json.dumps(receipt, ensure_ascii=False, indent=2) + "\n")
-    _atomic_write(paths.text_path, render_text_zh(receipt))
+    prepare_receipt(paths, receipt).put_in_place()
 
 
-def _atomic_write(path: Path, content: str) -> None:
-    tmp = path.with_name(f".receipt.{os.getpid()}.{uuid.uuid4().hex}.tmp")  # short: the name may be long
-    tmp.write_text(content, encoding="utf-8")
-    os.replace(tmp, path)
+@dataclass(slots=True)
+class PreparedReceipt:
+    """A receipt written to temporary files beside its final names, not yet in place.
+
+    The ledger marks a file final in the transaction that prepares its receipt: when the outbox
+    cannot be written the preparation raises, the transaction rolls back and the file is not
+    marked done. After the commit :meth:`put_in_place` renames the files (atomic, the same
+    folder); when the commit fails :meth:`discard` removes them.
+    """
+
+    moves: list[tuple[Path, Path]]
+    tmp_prefix: str
+
+    def put_in_place(self) -> None:
+        """Rename the temporary files to the receipt's names (replacing an earlier receipt), then
+        remove this drop's temporary files left by a process that died before renaming them
+        (older than :data:`STALE_TMP_SECONDS`, so a concurrent try's are never touched)."""
+        folders = {final.parent for _, final in self.moves}
+        for tmp, final in self.moves:
+            os.replace(tmp, final)
+        self.moves = []
+        cutoff = time.time() - STALE_TMP_SECONDS
+        for folder in folders:
+            for stale in folder.glob(f"{glob.escape(self.tmp_prefix)}*.tmp"):
+                with contextlib.suppress(OSError):
+                    if stale.stat().st_mtime < cutoff:
+                        stale.unlink()
+
+    def discard(self) -> None:
+        """Remove the temporary files (the transaction that prepared them did not commit)."""
+        for tmp, _ in self.moves:
+            tmp.unlink(missing_ok=True)
+        self.moves = []
+
+
+def prepare_receipt(paths: ReceiptPaths, receipt: dict[str, Any]) -> PreparedReceipt:
+    """Write both forms to temporary files in the receipts folder, flushed to disk; raises
+    :class:`OSError` when the outbox cannot take them (nothing is left behind then)."""
+    prepared = PreparedReceipt([], paths.tmp_prefix)
+    try:
+        paths.json_path.parent.mkdir(parents=True, exist_ok=True)
+        for final, content in (
+            (paths.json_path, json.dumps(receipt, ensure_ascii=False, indent=2) + "\n"),
+            (paths.text_path, render_text_zh(receipt)),
+        ):
+            tmp = final.with_name(f"{paths.tmp_prefix}{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp")
+            prepared.moves.append((tmp, final))
+            with tmp.open("w", encoding="utf-8") as out:
+                out.write(content)
+                out.flush()
+                os.fsync(out.fileno())
+    except BaseException:
+        prepared.discard()
+        raise
+    return prepared
 
 
 def _iso(value: Any) -> str | None:
