@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import hashlib
 import io
 import math
 import os
@@ -80,6 +81,7 @@ UNSAFE_XLSX = "file_unsafe_xlsx"
 NOT_TEXT = "file_not_text"
 MIXED_ENCODINGS = "file_mixed_encodings"
 UNSAFE_PATH = "file_unsafe_path"
+CHANGED_AFTER_REGISTRATION = "file_changed_after_registration"
 
 # Irregularities reported on a file that still loads.
 ENCODING_HINT_WRONG = "manifest_encoding_wrong"
@@ -141,11 +143,21 @@ class RawTable:
     irregularities: set[str] = field(default_factory=set)
 
 
-def read_file(path: Path, feed: Feed, *, encoding_hint: str | None = None, max_bytes: int) -> RawTable:
+def read_file(
+    path: Path,
+    feed: Feed,
+    *,
+    encoding_hint: str | None = None,
+    max_bytes: int,
+    expected_sha256: str | None = None,
+) -> RawTable:
     """Read ``path`` (CSV or XLSX) into a :class:`RawTable`, or raise :class:`FileRejected`.
 
     The file is opened once, without following a symbolic link, and everything
-    (size, bytes, workbook) is read from that open file.
+    (size, bytes, workbook) is read from that open file. With ``expected_sha256`` (the
+    ledger's hash of the registered drop) the file is read into memory once and parsed from
+    those bytes only after their hash matches: bytes that change while the file is read can
+    never load under the registered file's hash (``file_changed_after_registration``).
     """
     try:
         handle = open_regular(path)
@@ -159,11 +171,22 @@ def read_file(path: Path, feed: Feed, *, encoding_hint: str | None = None, max_b
             raise FileRejected(TOO_LARGE, f"{size} bytes is over the limit of {max_bytes}")
         if size == 0:
             raise FileRejected(EMPTY, "the file is empty")
+        data: bytes | None = None
+        if expected_sha256 is not None:
+            data = handle.read(max_bytes + 1)
+            if len(data) > max_bytes:  # grew after it was measured
+                raise FileRejected(TOO_LARGE, f"more than {max_bytes} bytes (the limit)")
+            if hashlib.sha256(data).hexdigest() != expected_sha256:
+                raise FileRejected(
+                    CHANGED_AFTER_REGISTRATION,
+                    "the bytes changed after the file was registered; drop it again",
+                )
         suffix = path.suffix.lower()
         if suffix == ".xlsx":
-            table = read_xlsx(handle, max_bytes=max_bytes)
+            table = read_xlsx(handle if data is None else io.BytesIO(data), max_bytes=max_bytes)
         elif suffix == ".csv":
-            data = handle.read(max_bytes + 1)
+            if data is None:
+                data = handle.read(max_bytes + 1)
             if len(data) > max_bytes:  # grew after it was measured
                 raise FileRejected(TOO_LARGE, f"more than {max_bytes} bytes (the limit)")
             check_text(data)
