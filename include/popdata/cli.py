@@ -4,6 +4,7 @@ popdata generate --persons N --seed S --out DIR   a synthetic county and its gro
 popdata run --landing DIR --outbox DIR            every pending drop, through the Airflow DAGs
 popdata status                                    the ledger and the last DAG runs at a glance
 popdata check                                     the warehouse's invariants (rows, links, keys, work lists)
+popdata fingerprint [--json]                      one checksum per table, equal for two runs of the same drops
 popdata db upgrade|url|stop|dictionary            the warehouse schema, its data dictionary, the embedded server
 popdata link run|train                            the master person index (docs/linkage.md)
 popdata services start [--executor celery]|stop|status   Airflow's services (and Celery workers)
@@ -229,6 +230,31 @@ def check() -> None:
     if broken:
         click.echo(f"broken: {', '.join(broken)}", err=True)
         sys.exit(1)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="print a JSON object {table: {rows, md5, left_out}}")
+def fingerprint(as_json: bool) -> None:
+    """Print one checksum per warehouse table, equal for two runs of the same drops.
+
+    Timestamps and sequence-drawn numbers are left out and person keys replaced by a label of
+    the person they name (:mod:`popdata.quality.fingerprint`): compare the output before and
+    after a re-run, a restore or a retried task.
+    """
+    import json
+
+    from popdata.quality import fingerprint as fp
+    from popdata.warehouse import db, migrate
+
+    engine = db.get_engine()
+    migrate.require_head(engine)
+    sums = fp.fingerprint(engine)
+    if as_json:
+        payload = {t: {"rows": s.rows, "md5": s.md5, "left_out": list(s.left_out)} for t, s in sums.items()}
+        click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+        return
+    for table, found in sums.items():
+        click.echo(f"{found.md5}  {found.rows:>10}  {table}")
 
 
 # --- db -------------------------------------------------------------------------------------------
