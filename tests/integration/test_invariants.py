@@ -6,7 +6,9 @@ kind per test, the way the faults of issue 10 would leave them.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -72,6 +74,28 @@ def test_a_row_missing_from_core_breaks_row_accounting(county_copy: sa.Engine) -
         )
     verdict = _verdicts(county_copy)["row_accounting"]
     assert verdict.violations == 1 and f"file {file_id}" in verdict.examples[0]
+
+
+def test_a_receipt_missing_from_the_outbox_breaks_row_accounting(
+    county_copy: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file closed in the ledger whose receipt never reached the outbox (the process died
+    between the commit and the rename); an outbox not reachable from here claims nothing."""
+    monkeypatch.setattr(invariants, "RECEIPT_RECHECK_SECONDS", 0.0)
+    agency = tmp_path / "outbox" / "health"
+    (agency / "receipts").mkdir(parents=True)
+    with county_copy.begin() as conn:
+        file_id = conn.execute(
+            sa.text("SELECT min(file_id) FROM audit.file_ledger WHERE feed = 'death_records'")
+        ).scalar_one()
+        conn.execute(
+            sa.text("UPDATE audit.file_ledger SET receipt_path = :p WHERE file_id = :f"),
+            {"p": str(agency / "receipts" / "gone.receipt.json"), "f": file_id},
+        )
+    verdict = _verdicts(county_copy)["row_accounting"]
+    assert verdict.violations == 1 and "receipt not on disk" in verdict.examples[0]
+    shutil.rmtree(tmp_path / "outbox")  # the outbox is elsewhere: not this check's to judge
+    assert _verdicts(county_copy)["row_accounting"].ok
 
 
 def test_a_file_left_in_flight_breaks_files_final(county_copy: sa.Engine) -> None:

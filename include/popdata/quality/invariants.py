@@ -7,7 +7,8 @@ broke the promise, and up to :data:`EXAMPLES` of them:
 - ``row_accounting``: every file with a final status accounts for every row it read:
   ``rows_read = rows_loaded + rows_rejected``, the rows loaded are the file's rows in
   ``core.<feed>_rows`` (none for a quarantined or duplicate file), the rows rejected are the
-  distinct lines of ``audit.rejected_rows``, and a receipt was written;
+  distinct lines of ``audit.rejected_rows``, and a receipt was written (and is in the outbox,
+  where the outbox is reachable from where the check runs);
 - ``files_final``: no file stays in flight (registered, no final status) longer than
   :data:`IN_FLIGHT_GRACE` — a task that died without a retry;
 - ``mentions_linked``: when the last linkage read every published file
@@ -22,8 +23,10 @@ broke the promise, and up to :data:`EXAMPLES` of them:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -35,6 +38,8 @@ from popdata.linkage.roles import person_feeds, quote_ident
 
 #: How many offending items a result lists.
 EXAMPLES = 5
+#: How long a missing receipt is waited for (it is renamed into place just after the commit).
+RECEIPT_RECHECK_SECONDS = 1.0
 #: How long a file may stay registered without a final status before ``files_final`` fails.
 IN_FLIGHT_GRACE = "6 hours"
 
@@ -147,11 +152,27 @@ def row_accounting(conn: sa.Connection, feeds: Sequence[Feed]) -> InvariantResul
                 *([f"{rejected_lines} rejected lines listed, {rejected} counted"]
                   if published and rejected_lines != rejected else []),
                 *(["no receipt"] if receipt is None else []),
+                *(["receipt not on disk"] if receipt is not None and _receipt_missing(Path(receipt)) else []),
             ]  # fmt: skip
             if problems:
                 broken.append(f"file {file_id} {name}: {', '.join(problems)}")
         result.add(len(rows), broken)
     return result
+
+
+def _receipt_missing(path: Path) -> bool:
+    """True when the receipt's agency folder is reachable from here and the receipt is not in it.
+
+    A file's receipt is renamed into place just after the commit that closed the file: a missing
+    one is looked for again a moment later before it counts. Where the outbox is not mounted
+    (``popdata check`` on another machine) nothing is claimed.
+    """
+    if not path.parent.parent.is_dir():
+        return False
+    if path.is_file():
+        return False
+    time.sleep(RECEIPT_RECHECK_SECONDS)
+    return not path.is_file()
 
 
 def files_final(conn: sa.Connection) -> InvariantResult:
