@@ -14,7 +14,12 @@ scheduler.
   records ``audit.dq_results``; a failed ``quarantine_file`` expectation quarantines,
   rows that break a ``reject_rows`` one are rejected (the rest publishes).
 - **publish** moves the rows to ``core``, refreshes the feed's marts and closes
-  the ledger row in one transaction, then writes the receipt.
+  the ledger row in one transaction, with the receipt.
+
+A file is *done* when its ledger row has a final status, and never without its receipt: every
+step that gives a file its final status (publish, quarantine, duplicate) does it in
+:func:`closing_file`, which writes the receipt before the commit and renames it into place
+after (docs/reliability.md).
 
 ``load`` runs stage, validate and publish for one file: the DAGs' one task per file
 (``load_file``). A retry resumes at the step the ledger says the file reached.

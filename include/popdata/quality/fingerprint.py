@@ -17,8 +17,9 @@ left out or made comparable:
   merged away the label of the key it was merged into, for a key with no link its smallest
   identity number. Two runs that link the same mentions into the same persons have the same
   labels, whatever numbers the keys drew;
-- **digests of keys**: ``birth_key`` (an MD5 of the child's person key number when the
-  child has one) is left out; the rows it keys are compared by their other columns;
+- **digests of those**: ``birth_key`` (an MD5 of the child's person key number when the
+  child has one) and ``audit.link_runs.published_digest`` (an MD5 of the publication times of
+  the files a linkage read) are left out; the rows are compared by their other columns;
 - **file numbers** (``file_id``, ``*_file_id``, ``duplicate_of``) depend on the order in which
   the feeds' scans registered their drops, which Airflow does not fix; each is replaced by the
   file's path in the landing folder (its bytes are compared by the ledger's ``sha256``, so rows
@@ -40,8 +41,8 @@ import sqlalchemy as sa
 SCHEMAS = ("audit", "core", "mart", "ops")
 #: Columns holding a path: only the file name is compared.
 PATH_COLUMNS = frozenset({"receipt_path", "quarantine_path"})
-#: Columns derived from a person key's number: left out.
-KEY_DIGEST_COLUMNS = frozenset({"birth_key"})
+#: Digests of a person key's number or of publication times: left out.
+DIGEST_COLUMNS = frozenset({"birth_key", "published_digest"})
 _TIME_TYPES = frozenset(
     {"timestamp with time zone", "timestamp without time zone", "time with time zone", "interval"}
 )
@@ -142,7 +143,7 @@ def _table_sum(conn: sa.Connection, table: str, columns: list[tuple[str, str, st
             exprs.append(f"(SELECT label FROM {_FILES} WHERE file_id = t.{ident})")
         elif (
             data_type in _TIME_TYPES
-            or column in KEY_DIGEST_COLUMNS
+            or column in DIGEST_COLUMNS
             or (default is not None and ("nextval(" in default or default == "identity"))
         ):
             left_out.append(column)
