@@ -39,7 +39,16 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import DAG, Asset, AssetAny, Param, get_current_context, task
+from airflow.sdk import (
+    DAG,
+    Asset,
+    AssetAny,
+    AssetOrTimeSchedule,
+    CronTriggerTimetable,
+    Param,
+    get_current_context,
+    task,
+)
 from airflow.sdk.exceptions import AirflowSkipException
 
 from popdata.config.feeds import Feed, default_feeds
@@ -173,6 +182,19 @@ def _doc(feed: Feed) -> str:
     )
 
 
+def _feed_schedule(feed: Feed) -> str | AssetOrTimeSchedule | None:
+    """A feed's scan schedule: its cron; a feed that resolves region codes also scans when a
+    region reference is published, so the files its last scan held back for the reference
+    (:func:`popdata.ingest.pipeline.register`) load at once instead of at the next tick."""
+    references = [f for f in default_feeds() if f.kind == "reference"]
+    if feed.schedule is None or not feed.resolves_regions or not references:
+        return feed.schedule
+    return AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable(feed.schedule, timezone="UTC"),
+        assets=AssetAny(*(core_asset(reference) for reference in references)),
+    )
+
+
 def build_feed_dag(feed: Feed) -> DAG:
     """The ingest DAG of one feed."""
     from popdata.config.settings import load_settings
@@ -181,7 +203,7 @@ def build_feed_dag(feed: Feed) -> DAG:
     with DAG(
         dag_id=feed.dag_id,
         description=f"Ingest {feed.agency}/{feed.feed} ({feed.title_zh})",
-        schedule=feed.schedule,
+        schedule=_feed_schedule(feed),
         start_date=START_DATE,
         catchup=False,
         max_active_runs=1,
@@ -203,6 +225,7 @@ def build_feed_dag(feed: Feed) -> DAG:
             import time
 
             from popdata.config.feeds import feed_by_id
+            from popdata.config.settings import load_settings
             from popdata.ingest import pipeline
             from popdata.warehouse import db, migrate
 
@@ -210,7 +233,12 @@ def build_feed_dag(feed: Feed) -> DAG:
             engine = db.pipeline_engine()
             migrate.require_head(engine)
             found = pipeline.register(
-                engine, feed_by_id(feed_id), landing, quiet_seconds=quiet, now=time.time()
+                engine,
+                feed_by_id(feed_id),
+                landing,
+                quiet_seconds=quiet,
+                now=time.time(),
+                reference_wait_seconds=load_settings().reference_wait_seconds,
             )
             for note in found.waiting:
                 print(f"waiting: {note}")

@@ -78,6 +78,16 @@ def test_dag_folder_imports_without_errors_and_has_one_dag_per_feed(tmp_path: Pa
         assert "ingest" in dag["tags"]
 
 
+def test_feeds_with_region_codes_also_scan_when_the_region_reference_publishes(tmp_path: Path) -> None:
+    """Their scans hold files back while a region reference loads; its asset rescans them at once."""
+    result = _probe(tmp_path)
+    for feed in default_feeds():
+        schedule = result["dags"][feed.dag_id]["schedule"]
+        assert feed.schedule is not None and feed.schedule in schedule, feed.feed_id
+        assert ("x-popdata://core/regions" in schedule) == feed.resolves_regions, feed.feed_id
+        assert ("AssetOrTimeSchedule" in schedule) == feed.resolves_regions, feed.feed_id
+
+
 def test_cross_feed_dag_runs_when_any_feed_publishes(tmp_path: Path) -> None:
     """The cross-feed suites are scheduled on the assets every ingest DAG's load_file updates."""
     dag = _probe(tmp_path)["dags"]["quality__cross_feed"]

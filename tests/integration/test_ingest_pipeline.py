@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from popdata.config.feeds import feed_by_id
+from popdata.config.feeds import Feed, feed_by_id
 from popdata.config.settings import load_settings
 from popdata.ingest import pipeline
 from popdata.warehouse import migrate
@@ -20,6 +20,7 @@ from popdata.warehouse import migrate
 pytestmark = pytest.mark.integration
 
 REGISTRY = "police__household_registry"
+SAMPLE_LANDING = Path(__file__).resolve().parents[1] / "fixtures" / "sample_landing"
 HEADER = "公民身份号码,姓名,性别,出生日期,户号,与户主关系,户籍地区划代码,住址,人口状态"
 
 
@@ -134,16 +135,19 @@ def test_sample_registry_loads_to_core_and_mart(engine: sa.Engine, landing: Path
 def test_rerun_changes_nothing(engine: sa.Engine, landing: Path, tmp_path: Path) -> None:
     landing = _registry_only(landing)
     outbox = tmp_path / "outbox"
+    _process(engine, "stats__regions", landing, outbox)  # the region reference first, as popdata run
     _process(engine, REGISTRY, landing, outbox)
     before = _scalar(engine, "SELECT count(*) FROM core.household_registry_rows")
     receipts = sorted(p.name for p in (outbox / "police" / "receipts").iterdir())
     assert _process(engine, REGISTRY, landing, outbox) == {}
     # even a step re-run on a published file only rewrites its receipt
-    file_id = int(_scalar(engine, "SELECT min(file_id) FROM audit.file_ledger"))  # type: ignore[arg-type]
+    file_id = int(
+        _scalar(engine, "SELECT min(file_id) FROM audit.file_ledger WHERE feed = 'household_registry'")
+    )  # type: ignore[arg-type]
     assert pipeline.stage(engine, load_settings(), file_id, landing=landing, outbox=outbox) == "published"
     assert pipeline.publish(engine, file_id, outbox=outbox) == "published"
     assert _scalar(engine, "SELECT count(*) FROM core.household_registry_rows") == before
-    assert _scalar(engine, "SELECT count(*) FROM audit.file_ledger") == 2
+    assert _scalar(engine, "SELECT count(*) FROM audit.file_ledger WHERE feed = 'household_registry'") == 2
     assert sorted(p.name for p in (outbox / "police" / "receipts").iterdir()) == receipts
 
 
@@ -152,6 +156,7 @@ def test_same_bytes_under_another_name_is_a_duplicate(
 ) -> None:
     landing = _registry_only(landing)
     outbox = tmp_path / "outbox"
+    _process(engine, "stats__regions", landing, outbox)  # the region reference first, as popdata run
     _process(engine, REGISTRY, landing, outbox)
     folder = landing / "police" / "household_registry"
     shutil.copy(folder / "household_registry_20140630.csv", folder / "household_registry_20140630_resend.csv")
@@ -435,3 +440,46 @@ def test_a_failed_quarantine_file_gate_publishes_nothing(
         reason = conn.execute(sa.text("SELECT quarantine_reason FROM audit.file_ledger")).scalar_one()
         assert reason.startswith("dq_critical_failed")
         assert conn.execute(sa.text("SELECT count(*) FROM core.household_registry_rows")).scalar_one() == 0
+
+
+def test_a_feed_with_region_codes_waits_for_a_pending_region_reference(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    """Its scan registers the drop but returns nothing to load while the region reference is in
+    the landing folder unregistered, then in flight; once the reference is published it loads."""
+    landing, outbox = tmp_path / "landing", tmp_path / "outbox"
+    reference = landing / "stats" / "regions"
+    reference.mkdir(parents=True)
+    shutil.copy2(SAMPLE_LANDING / "stats" / "regions" / "regions_20111231.csv", reference)
+    _write_registry(
+        landing,
+        "household_registry_20140731.csv",
+        [HEADER, "11010519491231002X,张伟,男,1949-12-31,100000001,户主,120115115001,住址1,正常"],
+    )
+    registry, regions = feed_by_id(REGISTRY), feed_by_id("stats__regions")
+
+    def scan(feed: Feed, **kwargs: float) -> pipeline.Registered:
+        return pipeline.register(engine, feed, landing, quiet_seconds=0, now=time.time() + 3600, **kwargs)
+
+    held = scan(registry)  # the reference's scan has not run yet
+    assert held.file_ids == ()
+    assert held.waiting == ("stats/regions/regions_20111231.csv: the region reference loads first",)
+    assert (
+        _scalar(engine, "SELECT stage FROM audit.file_ledger WHERE feed = 'household_registry'") == "received"
+    )
+    (reference_id,) = scan(regions).file_ids
+    assert scan(registry).file_ids == ()  # the reference is in flight
+    assert scan(registry, reference_wait_seconds=0).file_ids != ()  # unless it is stuck
+    assert (
+        pipeline.load(engine, load_settings(), reference_id, landing=landing, outbox=outbox)[-1][1]
+        == "published"
+    )
+    (registry_id,) = scan(registry).file_ids
+    assert (
+        pipeline.load(engine, load_settings(), registry_id, landing=landing, outbox=outbox)[-1][1]
+        == "published"
+    )
+    assert (
+        _scalar(engine, "SELECT count(*) FROM audit.row_warnings WHERE reason_code = 'region_unresolved'")
+        == 0
+    )

@@ -157,6 +157,12 @@ class Feed(BaseModel):
     )
 
     @property
+    def resolves_regions(self) -> bool:
+        """True for a feed with region-code columns, resolved against the region reference
+        (a ``reference`` feed): its files load after a pending reference (docs/arrival.md)."""
+        return self.kind != "reference" and any(c.type == "region" for c in self.columns)
+
+    @property
     def whole_file(self) -> bool:
         """True when every file is a complete set (a snapshot or a reference), never a delta.
 

@@ -85,6 +85,7 @@ class Settings:
     var: Path
     task_retries: int = 2
     link_settle_seconds: float = 3600.0
+    reference_wait_seconds: float = 3600.0
     quarantine: Path | None = None
     data_docs: Path | None = None
     pipeline_url: str | None = None
@@ -156,6 +157,7 @@ def load_settings() -> Settings:
         var=var,
         task_retries=_int_env("POPDATA_TASK_RETRIES", 2),
         link_settle_seconds=_float_env("POPDATA_LINK_SETTLE_SECONDS", 3600.0),
+        reference_wait_seconds=_float_env("POPDATA_REFERENCE_WAIT_SECONDS", 3600.0),
         quarantine=Path(os.environ["POPDATA_QUARANTINE"]) if os.environ.get("POPDATA_QUARANTINE") else None,
         data_docs=Path(os.environ["POPDATA_DATA_DOCS"]) if os.environ.get("POPDATA_DATA_DOCS") else None,
         pipeline_url=os.environ.get("POPDATA_PIPELINE_URL") or None,

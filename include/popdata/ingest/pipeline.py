@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from popdata.config.feeds import Feed, feed_by_id
+from popdata.config.feeds import Feed, default_feeds, feed_by_id
 from popdata.config.settings import Settings
 from popdata.ingest import arrive, read, receipts, rows
 from popdata.normalize.codes import RegionResolver
@@ -71,8 +71,24 @@ class Registered:
 # --- register ---------------------------------------------------------------------------------
 
 
-def register(engine: sa.Engine, feed: Feed, landing: Path, *, quiet_seconds: float, now: float) -> Registered:
-    """Register every complete drop of ``feed``; returns the ids of files that still need work."""
+def register(
+    engine: sa.Engine,
+    feed: Feed,
+    landing: Path,
+    *,
+    quiet_seconds: float,
+    now: float,
+    reference_wait_seconds: float = 3600.0,
+) -> Registered:
+    """Register every complete drop of ``feed``; returns the ids of files that still need work.
+
+    A feed whose rows carry region codes registers its drops but returns none to load while a
+    region reference (a ``reference`` feed: ``stats/regions``) is in the landing folder or in
+    flight and not yet final (:func:`pending_references`): its region names are then resolved
+    against that reference whatever order the scheduler runs the feeds' scans in, and the next
+    scan loads them. A reference pending for more than ``reference_wait_seconds`` (stuck: its
+    DAG paused, its task dead) holds nothing back any more.
+    """
     pending: list[int] = []
     waiting: list[str] = []
     for drop in arrive.find_drops(landing, feed, quiet_seconds=quiet_seconds, now=now):
@@ -129,7 +145,49 @@ def register(engine: sa.Engine, feed: Feed, landing: Path, *, quiet_seconds: flo
         if row is not None:
             pending.append(int(row[0]))
     waiting.extend(skipped.describe() for skipped in arrive.skipped_entries(landing, feed))
+    if pending and feed.resolves_regions:
+        held = pending_references(engine, landing, now=now, max_age_seconds=reference_wait_seconds)
+        if held:
+            waiting.extend(f"{ref}: the region reference loads first" for ref in held)
+            return Registered((), tuple(waiting))
     return Registered(tuple(sorted(pending)), tuple(waiting))
+
+
+def pending_references(engine: sa.Engine, landing: Path, *, now: float, max_age_seconds: float) -> list[str]:
+    """The region reference files not yet final, as paths relative to ``landing``.
+
+    - registered and in flight (no final status), unless registered more than ``max_age_seconds``
+      ago by the database's clock (a dead task: ``files_final`` reports it);
+    - complete in the landing folder and not registered with these bytes: its feed's scan has not
+      run yet (when that DAG is paused, the held feeds say so in their scans' notes);
+    - still arriving, unless nothing was written to it for ``max_age_seconds`` (an abandoned upload).
+    """
+    references = [f for f in default_feeds() if f.kind == "reference"]
+    if not references:
+        return []
+    with engine.connect() as conn:
+        ledger = conn.execute(
+            sa.text(
+                "SELECT rel_path, sha256,"
+                " status IS NULL AND received_at > now() - make_interval(secs => :max_age)"
+                " FROM audit.file_ledger WHERE feed IN :feeds"
+            ).bindparams(sa.bindparam("feeds", expanding=True)),
+            {"feeds": [f.feed for f in references], "max_age": max_age_seconds},
+        ).all()
+    known = {(r[0], r[1]) for r in ledger}
+    pending = {r[0] for r in ledger if r[2]}
+    for feed in references:
+        for drop in arrive.find_drops(landing, feed, quiet_seconds=0, now=now):
+            try:
+                if drop.complete:
+                    if (drop.rel_path, arrive.sha256_of(drop.path)[0]) in known:
+                        continue
+                elif drop.path.stat().st_mtime < now - max_age_seconds:
+                    continue
+            except OSError:  # gone or unreadable since it was listed: its own scan will say
+                continue
+            pending.add(drop.rel_path)
+    return sorted(pending)
 
 
 # --- helpers ------------------------------------------------------------------------------------
