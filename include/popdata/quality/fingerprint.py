@@ -25,7 +25,7 @@ left out or made comparable:
   file's path in the landing folder (its bytes are compared by the ledger's ``sha256``, so rows
   from a file sent again under the same name compare equal to the same rows sent once);
 - **where**: path columns (``receipt_path``, ``quarantine_path``) keep only the file name, as
-  two runs write to different outboxes.
+  two runs write to different outboxes (a quarantined copy's name loses its ``<file_id>__``).
 
 Partitions are read through their parent table.
 """
@@ -147,8 +147,8 @@ def _table_sum(conn: sa.Connection, table: str, columns: list[tuple[str, str, st
             or (default is not None and ("nextval(" in default or default == "identity"))
         ):
             left_out.append(column)
-        elif column in PATH_COLUMNS:
-            exprs.append(f"regexp_replace(t.{ident}, '^.*/', '')")
+        elif column in PATH_COLUMNS:  # the file name, without a quarantined copy's "<file_id>__"
+            exprs.append(f"regexp_replace(t.{ident}, '^.*/([0-9]+__)?', '')")
         else:
             exprs.append(f"t.{ident}")
     schema, name = table.split(".", 1)
