@@ -1,9 +1,10 @@
 """The Airflow topologies of ``make up`` and ``make up-celery`` run the whole chain alike (issue 9).
 
-Each run starts the services the way ``popdata services start`` does (api-server, scheduler,
-dag-processor, triggerer, and for Celery two workers behind the machine's Redis at
-127.0.0.1:6379 on a queue of the test's own), on throwaway databases, folders and a free port,
-with part of the sample drop (:data:`DROP`) in the landing folder. The scheduler then does everything by itself: the
+Each run (:func:`airflow_harness.run_topology`, shared with the scheduler-restart test) starts
+the services the way ``popdata services start`` does (api-server, scheduler, dag-processor,
+triggerer, and for Celery two workers behind the machine's Redis at 127.0.0.1:6379 on a queue
+of the test's own), on throwaway databases, folders and a free port, with part of the sample
+drop (:data:`airflow_harness.DROP`) in the landing folder. The scheduler then does everything by itself: the
 ingest DAGs scan the drop on their schedule, the published feeds trigger linkage (assets), linkage
 triggers reconciliation. The run is over when every file of the drop has a final ledger row, the
 last linkage read every published file and a reconciliation consumed every linkage's event
@@ -19,31 +20,15 @@ as a partition of the records into persons.
 from __future__ import annotations
 
 import hashlib
-import shutil
 import socket
-import subprocess
-import sys
-import time
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-
-from popdata.chain import chain_state, expected_files
-from popdata.services import isolated_environment
+from airflow_harness import DROP, TopologyRun, run_topology
 
 pytestmark = [pytest.mark.integration, pytest.mark.topology]
-
-REPO = Path(__file__).resolve().parents[2]
-SAMPLE = REPO / "tests" / "fixtures" / "sample_landing"
-POPDATA = str(Path(sys.executable).with_name("popdata"))
-AIRFLOW = str(Path(sys.executable).with_name("airflow"))
-CHAIN_TIMEOUT = 900.0
-"""Seconds the scheduler gets for the whole chain (about 3 minutes on the development machine)."""
 
 
 def _redis_reachable() -> bool:
@@ -52,107 +37,6 @@ def _redis_reachable() -> bool:
             return True
     except OSError:
         return False
-
-
-@dataclass
-class TopologyRun:
-    """What one topology left behind."""
-
-    executor: str
-    warehouse: sa.Engine
-    metadata: sa.Engine
-    log_dir: Path
-
-
-DROP = {
-    "stats/regions": ("regions_20111231.csv",),
-    "police/household_registry": ("household_registry_20140630.csv",),
-    "health/birth_certificates": ("birth_certificates_20140630.csv",),
-    "police/birth_registrations": ("birth_registrations_20140630.csv",),
-    "health/death_records": ("death_records_20140630.csv",),
-    "police/hukou_cancellations": ("hukou_cancellations_20140630.csv",),
-}
-"""The part of the sample drop each topology runs: every kind of feed the chain needs (the region
-reference, a registry snapshot, births from health and police, deaths and cancellations), one
-file each, so that two scheduler runs fit the test suite's time (the whole sample drop is about
-250 task instances: ten minutes per topology on two cores). Only these feeds' DAGs and the
-chain's are unpaused (:data:`CHAIN_DAGS`): the others would scan an empty folder every two minutes."""
-
-CHAIN_DAGS = (
-    *(f"ingest__{folder.replace('/', '__')}" for folder in DROP),
-    "link__persons",
-    "quality__cross_feed",
-    "reconcile__agencies",
-)
-
-
-def copy_drop(landing: Path) -> None:
-    """Copy :data:`DROP` (and the files' manifests) from the sample drop into ``landing``."""
-    for folder, names in DROP.items():
-        (landing / folder).mkdir(parents=True)
-        for name in names:
-            for path in (SAMPLE / folder).glob(f"{name}*"):
-                shutil.copy2(path, landing / folder / path.name)
-
-
-def unpause_chain(run: TopologyRun, env: dict[str, str]) -> None:
-    """Unpause :data:`CHAIN_DAGS` once the dag-processor has put them in the metadata database."""
-    deadline = time.monotonic() + 300
-    while True:
-        with run.metadata.connect() as conn:
-            known = set(conn.execute(sa.text("SELECT dag_id FROM dag")).scalars())
-        if known >= set(CHAIN_DAGS):
-            break
-        if time.monotonic() > deadline:
-            raise AssertionError(f"DAGs not parsed after 300 s: {sorted(set(CHAIN_DAGS) - known)}")
-        time.sleep(2)
-    pattern = "^(" + "|".join(CHAIN_DAGS) + ")$"
-    done = subprocess.run(
-        [AIRFLOW, "dags", "unpause", "--treat-dag-id-as-regex", "--yes", pattern],
-        env=env,
-        check=False,
-        timeout=300,
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
-
-
-def run_topology(executor: str, databases: Any, work: Path) -> TopologyRun:
-    """Start the services of ``executor`` on fresh databases and folders, wait for the chain, stop them."""
-    landing, var = work / "landing", work / "var"
-    copy_drop(landing)
-    expected = expected_files(landing)
-    warehouse_url = databases.create("popdata_test_topology")
-    metadata_url = databases.create("airflow_test_topology")
-    env = isolated_environment(
-        REPO,
-        work,
-        warehouse_url=warehouse_url,
-        metadata_url=metadata_url,
-        queue=f"popdata_test_{uuid.uuid4().hex[:8]}",
-        extra={"AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True"},
-    )
-    run = TopologyRun(executor, sa.create_engine(warehouse_url), sa.create_engine(metadata_url), var / "logs")
-    started = time.monotonic()
-    try:
-        subprocess.run(
-            [POPDATA, "services", "start", "--executor", executor, "--workers", "2"],
-            env=env,
-            check=True,
-            timeout=600,
-            capture_output=True,
-        )
-        unpause_chain(run, env)
-        while not chain_state(run.warehouse, run.metadata, expected).done:
-            if time.monotonic() - started > CHAIN_TIMEOUT:
-                raise AssertionError(
-                    f"{executor}: the chain did not finish in {CHAIN_TIMEOUT:.0f} s; logs in {run.log_dir}"
-                )
-            time.sleep(5)
-    finally:
-        subprocess.run([POPDATA, "services", "stop"], env=env, check=False, timeout=300, capture_output=True)
-    return run
 
 
 EXCLUDED_COLUMN = ("file_id", "person_key", "_at", "mention_id")
