@@ -69,9 +69,7 @@ def _fill(engine: sa.Engine, *, first_file: int, first_key: int, outbox: str, sp
                     sa.text("INSERT INTO core.person DEFAULT VALUES RETURNING person_key")
                 ).scalar_one()
             )
-        for n, (feed, role) in enumerate(
-            (("death_records", "subject"), ("hukou_cancellations", "subject"))
-        ):
+        for n, (feed, role) in enumerate((("death_records", "subject"), ("hukou_cancellations", "subject"))):
             conn.execute(
                 sa.text(
                     "INSERT INTO core.record_link (feed, source_key, role, person_key, method)"
