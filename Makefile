@@ -16,7 +16,7 @@ export GX_ANALYTICS_ENABLED := false
 help:
 	@echo "make demo    install, start the embedded PostgreSQL, generate a county, run the DAGs, print a summary"
 	@echo "make test    ruff, mypy and the whole test suite"
-	@echo "make test-reliability  property tests of the normalisers (3 000 examples each), fuzzing of the readers (20 000 mutants)"
+	@echo "make test-reliability  faults, concurrency and fuzzing at full size (docs/reliability.md; about half an hour)"
 	@echo "make up      start Airflow (api-server, scheduler, dag-processor, triggerer): http://localhost:8080"
 	@echo "make up-celery  the same with the CeleryExecutor and two Celery workers (Redis at 127.0.0.1:6379)"
 	@echo "make down    stop Airflow (workers included) and the embedded PostgreSQL"
@@ -82,11 +82,17 @@ typecheck: install
 test: install lint typecheck
 	$(BIN)/pytest -q --durations=15
 
-# issue 10 (docs/reliability.md): the property tests of make test with ten times the examples and
-# the fuzzing run of the file readers with 20 000 mutants (HYPOTHESIS_PROFILE)
+# issue 10 (docs/reliability.md): everything about faults, concurrency and hostile input at full
+# size: the property tests with ten times the examples, 20 000 mutants through the readers and
+# 1 000 through the whole ingest path (HYPOTHESIS_PROFILE), the fault-injection and concurrency
+# tests, and the heavy runs marked `reliability` that make test leaves out (-m "" selects all)
+RELIABILITY_TESTS = tests/unit/test_normalize_properties.py tests/unit/test_read_fuzz.py \
+  tests/integration/test_pipeline_fuzz.py tests/integration/test_faults.py \
+  tests/integration/test_concurrency.py tests/integration/test_concurrency_scale.py \
+  tests/integration/test_scheduler_restart.py
 test-reliability: install
-	HYPOTHESIS_PROFILE=reliability $(BIN)/pytest -q --hypothesis-show-statistics \
-	  tests/unit/test_normalize_properties.py tests/unit/test_read_fuzz.py
+	HYPOTHESIS_PROFILE=reliability $(BIN)/pytest -q -m "" --durations=10 --hypothesis-show-statistics \
+	  $(RELIABILITY_TESTS)
 
 unit: install
 	$(BIN)/pytest -q tests/unit
