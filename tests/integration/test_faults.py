@@ -14,7 +14,8 @@ the next scan), and then compares:
 - :func:`popdata.quality.invariants.check`.
 
 The faults: the task process killed with SIGKILL (in the middle of the staging COPY, inside the
-publish transaction, between the commit and the receipt's rename); the PostgreSQL connection
+publish transaction, between the commit and the receipt's rename, between a quarantine's commit
+and the move of the file out of the landing folder); the PostgreSQL connection
 dropped mid-transaction (``pg_terminate_backend``: in the COPY, in the publish, in the
 linkage's and in the reconciliation's transaction); the outbox unwritable when a receipt is due
 (for a file that loads and for one that quarantines: the file is not marked done, nothing is
@@ -227,14 +228,21 @@ def _assert_same(clean: Outcome, chain: Chain, history: frozenset[str] = frozens
 
 
 def _target(chain: Chain, feed: str) -> Callable[[str, int], bool]:
-    """A predicate for the first registered file of ``feed`` (the one the fault hits)."""
+    """A predicate for the file the fault hits: :data:`DAMAGED` for its feed, else the feed's first."""
     hit: list[int] = []
 
     def is_target(name: str, file_id: int) -> bool:
-        if name == feed and not hit:
-            hit.append(file_id)
-            return True
-        return False
+        if name != feed or hit:
+            return False
+        if DAMAGED.split("/")[1] == feed:
+            with chain.engine.connect() as conn:
+                rel_path = conn.execute(
+                    sa.text("SELECT rel_path FROM audit.file_ledger WHERE file_id = :f"), {"f": file_id}
+                ).scalar_one()
+            if rel_path != DAMAGED:
+                return False
+        hit.append(file_id)
+        return True
 
     return is_target
 
@@ -281,6 +289,11 @@ elif point == "receipt":  # committed, the receipt not yet renamed into place
         stall()
 
     receipts.PreparedReceipt.put_in_place = stall_before_rename
+elif point == "quarantine":  # the quarantine committed with its receipt, the file not yet moved aside
+    def stall_before_move(*args, **kwargs):
+        stall()
+
+    pipeline._move_aside = stall_before_move
 
 engine = sa.create_engine(url, connect_args={"application_name": sys.argv[7]})
 pipeline.load(engine, load_settings(), int(file_id), landing=Path(landing), outbox=Path(outbox))
@@ -331,11 +344,12 @@ def _kill_task_at(chain: Chain, file_id: int, point: str, work: Path) -> None:
             time.sleep(0.05)
 
 
-@pytest.mark.parametrize("point", ["copy", "publish", "receipt"])
+@pytest.mark.parametrize("point", ["copy", "publish", "receipt", "quarantine"])
 def test_a_task_killed_with_sigkill_and_retried(
     chain: Chain, clean: Outcome, point: str, tmp_path: Path
 ) -> None:
-    is_target = _target(chain, "household_registry")
+    """``quarantine`` kills the load of the damaged file; the other points the registry file's."""
+    is_target = _target(chain, DAMAGED.split("/")[1] if point == "quarantine" else "household_registry")
 
     def load(feed: str, file_id: int) -> str:
         if not is_target(feed, file_id):
@@ -348,7 +362,7 @@ def test_a_task_killed_with_sigkill_and_retried(
         elif point == "publish":
             assert (stage, status) == ("validated", None)
             assert chain.core_rows(feed, file_id) == 0
-        else:  # committed: published, but the receipt was still a temporary file
+        elif point == "receipt":  # committed: published, but the receipt was still a temporary file
             assert stage == "published" and status in ("loaded", "loaded_with_rejections")
             assert not list(receipt.glob("household_registry*.json"))
             stale = list(receipt.glob(".*.tmp"))
@@ -356,8 +370,13 @@ def test_a_task_killed_with_sigkill_and_retried(
             old = time.time() - receipts.STALE_TMP_SECONDS - 60
             for path in stale:  # as the retry finds them: a dead process's leftovers, some minutes old
                 os.utime(path, (old, old))
+        else:  # quarantined with its receipt, the file still in the landing folder
+            assert (stage, status) == ("quarantined", "quarantined")
+            assert (chain.landing / DAMAGED).is_file()
         reached = chain.load(file_id)  # Airflow's retry of the task
-        assert reached == "published"
+        assert reached == ("quarantined" if point == "quarantine" else "published")
+        if point == "quarantine":  # the retry finished the move
+            assert not (chain.landing / DAMAGED).exists()
         return reached
 
     chain.run(load=load)

@@ -366,7 +366,8 @@ def quarantine(
     The move comes after the commit, so a failed transaction never leaves a file moved away
     from a ledger row that still expects it; a process that dies between the two leaves the
     file in the landing folder, where its quarantined ledger row keeps it from being picked up
-    again (as when the landing folder is read-only and the file can only be copied).
+    again (as when the landing folder is read-only and the file can only be copied), until the
+    task's retry moves it (:func:`load`).
     """
     with closing_file(engine, file_id, outbox) as conn:
         ledger = ledger_row(conn, file_id)
@@ -384,13 +385,26 @@ def quarantine(
         )
     log.warning("file %s quarantined: %s: %s", file_id, reason, detail)
     if landing is not None and settings is not None:
-        moved_to = _move_aside(ledger, landing, settings)
-        if moved_to is not None:
-            with engine.begin() as conn:
-                conn.execute(
-                    sa.text("UPDATE audit.file_ledger SET quarantine_path = :q WHERE file_id = :id"),
-                    {"q": str(moved_to), "id": file_id},
-                )
+        move_aside(engine, file_id, landing, settings)
+
+
+def move_aside(engine: sa.Engine, file_id: int, landing: Path, settings: Settings) -> None:
+    """Move a quarantined file out of the landing folder unless the ledger says it was moved.
+
+    Called by :func:`quarantine` after its commit, and by :func:`load` for a file that is
+    quarantined already: a retry finishes the move of a try that died between the two.
+    """
+    with engine.connect() as conn:
+        ledger = ledger_row(conn, file_id)
+    if ledger["stage"] != "quarantined" or ledger["quarantine_path"] is not None:
+        return
+    moved_to = _move_aside(ledger, landing, settings)
+    if moved_to is not None:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text("UPDATE audit.file_ledger SET quarantine_path = :q WHERE file_id = :id"),
+                {"q": str(moved_to), "id": file_id},
+            )
 
 
 def _move_aside(ledger: dict[str, Any], landing: Path, settings: Settings) -> Path | None:
@@ -413,7 +427,8 @@ def _move_aside(ledger: dict[str, Any], landing: Path, settings: Settings) -> Pa
     try:
         shutil.move(source, target)
     except OSError:
-        shutil.copy2(source, target)  # a read-only drop zone: keep a copy, leave the original
+        if not target.is_file() or target.stat().st_size != source.stat().st_size:
+            shutil.copy2(source, target)  # a read-only drop zone: keep a copy, leave the original
         log.warning("could not move %s out of the landing folder; a copy is in %s", source, target)
         return None
     if manifest.is_file():
@@ -732,7 +747,8 @@ def load(
 
     A step whose work is done already (the ledger is past it) returns at once, so a retry after a
     failure resumes where the file stopped; a quarantined or duplicate file goes no further and
-    ``publish`` only rewrites its receipt.
+    ``publish`` only rewrites its receipt (and a quarantined file still in the landing folder is
+    moved aside: :func:`move_aside`).
     """
     steps: list[tuple[str, str, float]] = []
     for name, step in (
@@ -743,6 +759,8 @@ def load(
         started = time.perf_counter()
         reached = step()
         steps.append((name, reached, time.perf_counter() - started))
+    if steps[-1][1] == "quarantined":
+        move_aside(engine, file_id, landing, settings)
     return steps
 
 
