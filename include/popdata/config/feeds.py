@@ -53,6 +53,14 @@ class Column(BaseModel):
     headers: tuple[str, ...] = Field(min_length=1, description="Chinese headers and synonyms")
     type: ColumnType
     required: bool = False
+    required_when: dict[str, tuple[str, ...]] | None = Field(
+        default=None,
+        description=(
+            "required only on rows whose column (a required code column) holds one of the values:"
+            " {report_type: [出生]}; the column may be absent from a file, a row that needs it and"
+            " has it blank is rejected"
+        ),
+    )
     comment: str = Field(default="", description="Chinese and English description for COMMENT ON COLUMN")
 
     @field_validator("name")
@@ -81,6 +89,13 @@ class PersonRole(BaseModel):
     region: str | None = Field(default=None, description="region column (type region)")
     household_no: str | None = Field(default=None, description="household number column")
     mother_id: str | None = Field(default=None, description="for a child: the mother's id_number column")
+    when: dict[str, tuple[str, ...]] | None = Field(
+        default=None,
+        description=(
+            "only records whose column (a required code column) holds one of the values describe"
+            " this person: {report_type: [出生]} (a feed whose rows are of several kinds)"
+        ),
+    )
 
     @property
     def sex_literal(self) -> str | None:
@@ -194,8 +209,29 @@ class Feed(BaseModel):
                 if normal in seen:
                     raise ValueError(f"header {header!r} is used by both {seen[normal]} and {column.name}")
                 seen[normal] = column.name
+        self._check_conditions()
         self._check_persons()
         return self
+
+    def _check_conditions(self) -> None:
+        """``required_when`` and ``persons.when`` name one required code column of the feed, with values."""
+        by_name = {c.name: c for c in self.columns}
+        conditions = [(f"columns.{c.name}.required_when", c.required_when) for c in self.columns]
+        conditions += [(f"persons.{p.role}.when", p.when) for p in self.persons]
+        for where, condition in conditions:
+            if condition is None:
+                continue
+            if len(condition) != 1:
+                raise ValueError(f"{where}: name exactly one column, got {sorted(condition)}")
+            ((name, values),) = condition.items()
+            target = by_name.get(name)
+            if target is None or not target.required or target.type != "code":
+                raise ValueError(f"{where}: {name!r} must be a required column of type code")
+            if not values:
+                raise ValueError(f"{where}: list at least one value of {name!r}")
+        for column in self.columns:
+            if column.required and column.required_when is not None:
+                raise ValueError(f"columns.{column.name}: required and required_when exclude each other")
 
     def _check_persons(self) -> None:
         """Roles are unique; each attribute names an existing column of a fitting type."""

@@ -48,8 +48,17 @@ Environment variables (all optional):
     SQLAlchemy URL the population-data view reads with. Default: the warehouse URL with the
     login ``popdata_view`` (a member of ``popdata_dashboard``) and the password
     ``POPDATA_VIEW_PASSWORD``.
-``POPDATA_PIPELINE_PASSWORD`` / ``POPDATA_VIEW_PASSWORD``
-    The two logins' passwords, set in the database by ``popdata db logins`` (docs/security.md).
+``POPDATA_VILLAGE_URL``
+    SQLAlchemy URL the village intake app (村直报, docs/village-reports.md) logs in with. Default:
+    the warehouse URL with the login ``popdata_village`` (migration 0014: a member of
+    ``popdata_intake``) and the password ``POPDATA_VILLAGE_PASSWORD``.
+``POPDATA_VILLAGE_PER_MINUTE`` / ``POPDATA_VILLAGE_PER_DAY``
+    How many submissions one village token may make per minute (default 20) and per day
+    (default 500); more are refused with HTTP 429.
+``POPDATA_VILLAGE_MAX_BODY_BYTES``
+    Largest request body the intake app reads (default 16384); larger ones get HTTP 413.
+``POPDATA_PIPELINE_PASSWORD`` / ``POPDATA_VIEW_PASSWORD`` / ``POPDATA_VILLAGE_PASSWORD``
+    The logins' passwords, set in the database by ``popdata db logins`` (docs/security.md).
 ``POPDATA_ALERT_SMTP_CONN_ID`` / ``POPDATA_ALERT_SMTP_TO`` / ``POPDATA_ALERT_WEBHOOK_CONN_ID``
     Airflow connection ids (and recipients) of the alert notifiers
     (docs/data-docs-and-alerts.md); read by :mod:`popdata.quality.alerts`.
@@ -91,6 +100,10 @@ class Settings:
     pipeline_url: str | None = None
     pipeline_role: str = "popdata_loader"
     view_url: str | None = None
+    village_url: str | None = None
+    village_per_minute: int = 20
+    village_per_day: int = 500
+    village_max_body_bytes: int = 16384
 
     @property
     def quarantine_dir(self) -> Path:
@@ -163,4 +176,8 @@ def load_settings() -> Settings:
         pipeline_url=os.environ.get("POPDATA_PIPELINE_URL") or None,
         pipeline_role=os.environ.get("POPDATA_PIPELINE_ROLE", "popdata_loader").strip(),
         view_url=os.environ.get("POPDATA_VIEW_URL") or None,
+        village_url=os.environ.get("POPDATA_VILLAGE_URL") or None,
+        village_per_minute=_int_env("POPDATA_VILLAGE_PER_MINUTE", 20),
+        village_per_day=_int_env("POPDATA_VILLAGE_PER_DAY", 500),
+        village_max_body_bytes=_int_env("POPDATA_VILLAGE_MAX_BODY_BYTES", 16384),
     )

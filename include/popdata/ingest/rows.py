@@ -3,7 +3,9 @@
 This applies the row and file policy of AGENCY_EXTRACTS.md §2:
 
 - a **row is rejected** only when a required field is blank (placeholders such
-  as ``不详`` count as blank), cannot be parsed, or holds damaged text;
+  as ``不详`` count as blank), cannot be parsed, or holds damaged text; a column
+  with ``required_when`` is required on the rows its condition selects (a
+  village birth report needs a birth date, a death report a death date);
 - an **invalid value in an optional field** loads as null, with a warning;
 - an **identity number that fails the check** loads as sent, marked invalid,
   with a warning;
@@ -147,20 +149,30 @@ def normalise_table(
             reject_row[i] = True
             rejected.append(Issue(table.line_nos[i], None, TOO_MANY_FIELDS, None))
 
-    staged: dict[str, list[Any]] = {}
-    for column in feed.columns:
+    def raw_column(column: Column) -> list[str | None]:
         index = positions.get(column.name)
         raw = [row[index] if index is not None and index < len(row) else None for row in table.rows]
-        cleaned = _clean_column(
+        return _clean_column(
             raw, text.clean_name_text if column.type in ("name", "text") else text.clean_text
         )
+
+    needed = _conditionally_required(feed, raw_column, resolver)
+    staged: dict[str, list[Any]] = {}
+    for column in feed.columns:
+        cleaned = raw_column(column)
         outputs = _normalise_column(column, cleaned, resolver)
+        rows_needing = needed.get(column.name, frozenset())
+        if rows_needing:
+            primary = outputs.values[column.name]
+            for i in sorted(rows_needing):
+                if primary[i] is None and i not in outputs.errors and i not in outputs.warnings:
+                    outputs.errors[i] = REQUIRED_BLANK
         for name, values in outputs.values.items():
             staged[name] = values
         irregular |= outputs.irregular
         for i, reason in outputs.errors.items():
             issue = Issue(table.line_nos[i], column.name, reason, mask_value(column, cleaned[i]))
-            if column.required:
+            if column.required or i in rows_needing:
                 reject_row[i] = True
                 rejected.append(issue)
             else:
@@ -196,6 +208,25 @@ def normalise_table(
         irregularities=irregular | table.irregularities,
         extra_headers=[h for _, h in extras],
     )
+
+
+def _conditionally_required(
+    feed: Feed, raw_column: Callable[[Column], list[str | None]], resolver: RegionResolver | None
+) -> dict[str, frozenset[int]]:
+    """Column → the rows that must hold it, for each column with ``required_when`` (rows whose
+    condition column, normalised, holds one of the listed values: a birth report needs a birth date)."""
+    needed: dict[str, frozenset[int]] = {}
+    conditions: dict[str, list[Any]] = {}
+    for column in feed.columns:
+        if column.required_when is None:
+            continue
+        ((name, values),) = column.required_when.items()
+        if name not in conditions:
+            condition = feed.column(name)
+            conditions[name] = _normalise_column(condition, raw_column(condition), resolver).values[name]
+        wanted = set(values)
+        needed[column.name] = frozenset(i for i, v in enumerate(conditions[name]) if v in wanted)
+    return needed
 
 
 @dataclass(slots=True)

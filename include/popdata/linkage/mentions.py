@@ -106,9 +106,18 @@ def _role_select(feed: Feed, person: PersonRole, index: int) -> tuple[str, dict[
         f" {household} AS household_no, {mother_id} AS mother_id, r.extract_date AS extract_date"
         f" FROM core.{quote_ident(feed.feed)} r"
     )
-    present = identifying_columns(person)
+    conditions: list[str] = []
     if person.role not in PRINCIPAL_ROLES:
-        select += " WHERE " + " OR ".join(f"r.{quote_ident(c)} IS NOT NULL" for c in present)
+        present = identifying_columns(person)
+        conditions.append("(" + " OR ".join(f"r.{quote_ident(c)} IS NOT NULL" for c in present) + ")")
+    if person.when is not None:
+        # a feed whose rows are of several kinds (village reports): this role only on its kinds
+        ((column, values),) = person.when.items()
+        names = [f"when_{index}_{n}" for n in range(len(values))]
+        params.update(zip(names, values, strict=True))
+        conditions.append(f"r.{quote_ident(column)} IN (" + ", ".join(f":{n}" for n in names) + ")")
+    if conditions:
+        select += " WHERE " + " AND ".join(conditions)
     return select, params
 
 

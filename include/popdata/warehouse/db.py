@@ -146,7 +146,13 @@ PIPELINE_LOGIN = "popdata_pipeline"
 """The role the DAG tasks log in as (migration 0012): a member of ``popdata_loader``, never the owner."""
 VIEW_LOGIN = "popdata_view"
 """The role the population-data view logs in as (migration 0012): a member of ``popdata_dashboard``."""
-LOGIN_PASSWORD_ENV = {PIPELINE_LOGIN: "POPDATA_PIPELINE_PASSWORD", VIEW_LOGIN: "POPDATA_VIEW_PASSWORD"}
+VILLAGE_LOGIN = "popdata_village"
+"""The role the village intake app logs in as (migration 0014): a member of ``popdata_intake``."""
+LOGIN_PASSWORD_ENV = {
+    PIPELINE_LOGIN: "POPDATA_PIPELINE_PASSWORD",
+    VIEW_LOGIN: "POPDATA_VIEW_PASSWORD",
+    VILLAGE_LOGIN: "POPDATA_VILLAGE_PASSWORD",
+}
 """The environment variable holding each login's password (unset: trust or peer authentication)."""
 
 
@@ -212,6 +218,21 @@ def view_url(settings: Settings | None = None) -> str:
 def view_engine(settings: Settings | None = None) -> Engine:
     """The (cached) engine of the population-data view: reads mart, audit and the published views."""
     return _engine(view_url(settings))
+
+
+def village_url(settings: Settings | None = None) -> str:
+    """The URL the village intake app logs in with: ``POPDATA_VILLAGE_URL``, else the warehouse as
+    :data:`VILLAGE_LOGIN` (password ``POPDATA_VILLAGE_PASSWORD``)."""
+    settings = settings or load_settings()
+    if settings.village_url:
+        return normalise_url(settings.village_url)
+    return login_url(warehouse_url(settings), VILLAGE_LOGIN)
+
+
+def village_engine(settings: Settings | None = None) -> Engine:
+    """The (cached) engine of the village intake app: reads tokens and region names, adds reports
+    and submissions (``popdata_intake``), nothing else."""
+    return _engine(village_url(settings))
 
 
 def set_login_passwords(engine: Engine) -> dict[str, bool]:

@@ -9,13 +9,17 @@
 -- A consolidated birth is keyed by an "anchor": 'person:<child person key>' for a certificate
 -- whose child has a person key (else 'cert:<cert_no>'); a registration takes the anchor of the
 -- certificate whose child has the same person key, else of the certificate its birth_cert_no
--- names, else its own 'person:<key>' (or 'reg:<reg_no>'). birth_key = md5('birth|' || anchor).
+-- names, else its own 'person:<key>' (or 'reg:<reg_no>'). A village birth report (村级直报, feed
+-- village_reports, report_type 出生) takes the anchor of the certificate or registration whose child
+-- has the same person key, else of the one whose mother has the same person key and whose birth
+-- date is within 30 days of the reported one (the nearest), else its own 'person:<key>' (or
+-- 'village:<report_no>'). birth_key = md5('birth|' || anchor).
 -- The statistics use z = 1.959963984540054 (97.5 % normal quantile); the Python helpers of
 -- popdata.reconcile.births implement the same formulas and the tests check both agree.
 -- Each temporary table is analysed once filled (autovacuum never analyses temporary tables; see
 -- reconcile_other.sql).
 
-DROP TABLE IF EXISTS pg_temp.rb_cert, pg_temp.rb_reg, pg_temp.rb_approval, pg_temp.rb_birth;
+DROP TABLE IF EXISTS pg_temp.rb_cert, pg_temp.rb_reg, pg_temp.rb_village, pg_temp.rb_approval, pg_temp.rb_birth;
 
 -- statement
 CREATE TEMP TABLE rb_cert ON COMMIT DROP AS
@@ -71,6 +75,45 @@ LEFT JOIN rb_cert n ON n.cert_no = reg.birth_cert_no;
 ANALYZE rb_reg;
 
 -- statement
+CREATE TEMP TABLE rb_village ON COMMIT DROP AS
+WITH rep AS (
+    SELECT v.report_no, v.birth_date, v.birth_order, v.region_code,
+           lc.person_key AS child_key,
+           lm.person_key AS mother_key,
+           CASE v.sex WHEN '1' THEN 'M' WHEN '2' THEN 'F' END AS sex_mf
+    FROM (
+        SELECT DISTINCT ON (r.report_no) r.report_no, r.report_type, r.sex, r.birth_date, r.birth_order,
+               r.region_code
+        FROM core.village_reports_rows r
+        WHERE r.report_no IS NOT NULL AND r.extract_date <= CAST(:reference_date AS date)
+        ORDER BY r.report_no, r.extract_date DESC, r.file_id DESC, r.line_no DESC
+    ) v
+    LEFT JOIN core.record_link lc
+           ON lc.feed = 'village_reports' AND lc.source_key = v.report_no AND lc.role = 'child'
+    LEFT JOIN core.record_link lm
+           ON lm.feed = 'village_reports' AND lm.source_key = v.report_no AND lm.role = 'mother'
+    WHERE v.report_type = '出生'
+),
+known AS (
+    SELECT child_key, mother_key, birth_date, anchor FROM rb_cert
+    UNION
+    SELECT child_key, mother_key, birth_date, anchor FROM rb_reg
+)
+SELECT rep.*,
+       coalesce(
+           (SELECT min(k.anchor) FROM known k WHERE k.child_key = rep.child_key),
+           (SELECT k.anchor FROM known k
+             WHERE k.mother_key = rep.mother_key AND abs(k.birth_date - rep.birth_date) <= 30
+             ORDER BY abs(k.birth_date - rep.birth_date), k.anchor LIMIT 1),
+           'person:' || rep.child_key,
+           'village:' || rep.report_no
+       ) AS anchor
+FROM rep;
+
+-- statement
+ANALYZE rb_village;
+
+-- statement
 CREATE TEMP TABLE rb_approval ON COMMIT DROP AS
 SELECT l.person_key AS wife_key, a.apply_date
 FROM (
@@ -94,22 +137,27 @@ ANALYZE rb_approval;
 CREATE TEMP TABLE rb_birth ON COMMIT DROP AS
 WITH h AS (SELECT DISTINCT ON (anchor) * FROM rb_cert ORDER BY anchor, cert_no),
      p AS (SELECT DISTINCT ON (anchor) * FROM rb_reg ORDER BY anchor, reg_no),
-     a AS (SELECT anchor FROM rb_cert UNION SELECT anchor FROM rb_reg)
+     v AS (SELECT DISTINCT ON (anchor) * FROM rb_village ORDER BY anchor, report_no),
+     a AS (SELECT anchor FROM rb_cert UNION SELECT anchor FROM rb_reg UNION SELECT anchor FROM rb_village)
 SELECT a.anchor,
        md5('birth|' || a.anchor) AS birth_key,
-       coalesce(h.child_key, p.child_key) AS child_person_key,
-       coalesce(h.mother_key, p.mother_key) AS mother_person_key,
+       coalesce(h.child_key, p.child_key, v.child_key) AS child_person_key,
+       coalesce(h.mother_key, p.mother_key, v.mother_key) AS mother_person_key,
        h.mother_key AS health_mother_key,
        p.mother_key AS police_mother_key,
-       coalesce(h.birth_date, p.birth_date) AS birth_date,
-       coalesce(h.sex_mf, p.sex_mf) AS sex,
-       CASE WHEN h.birth_order >= 1 THEN h.birth_order END AS birth_order,
+       v.mother_key AS village_mother_key,
+       coalesce(h.birth_date, p.birth_date, v.birth_date) AS birth_date,
+       coalesce(h.sex_mf, p.sex_mf, v.sex_mf) AS sex,
+       CASE WHEN h.birth_order >= 1 THEN h.birth_order WHEN v.birth_order >= 1 THEN v.birth_order END
+           AS birth_order,
        h.anchor IS NOT NULL AS in_health,
        p.anchor IS NOT NULL AS in_police,
-       coalesce(h.region_code, p.region_code) AS region_code
+       v.anchor IS NOT NULL AS in_village_report,
+       coalesce(h.region_code, p.region_code, v.region_code) AS region_code
 FROM a
 LEFT JOIN h ON h.anchor = a.anchor
-LEFT JOIN p ON p.anchor = a.anchor;
+LEFT JOIN p ON p.anchor = a.anchor
+LEFT JOIN v ON v.anchor = a.anchor;
 
 -- statement
 ANALYZE rb_birth;
@@ -119,15 +167,16 @@ DELETE FROM mart.births;
 
 -- statement
 INSERT INTO mart.births (birth_key, child_person_key, mother_person_key, birth_date, sex, birth_order,
-                         in_health, in_police, in_fp_approval, region_code, county_code, town_code,
-                         village_code, year, month, reference_date)
+                         in_health, in_police, in_fp_approval, in_village_report, region_code, county_code,
+                         town_code, village_code, year, month, reference_date)
 SELECT b.birth_key, b.child_person_key, b.mother_person_key, b.birth_date, b.sex, b.birth_order,
        b.in_health, b.in_police,
        EXISTS (
            SELECT 1 FROM rb_approval x
-           WHERE x.wife_key IN (b.health_mother_key, b.police_mother_key)
+           WHERE x.wife_key IN (b.health_mother_key, b.police_mother_key, b.village_mother_key)
              AND x.apply_date BETWEEN b.birth_date - 365 AND b.birth_date
        ),
+       b.in_village_report,
        b.region_code,
        substr(b.region_code, 1, 6),
        CASE WHEN substr(b.region_code, 7, 3) <> '000' THEN substr(b.region_code, 1, 9) END,
