@@ -10,6 +10,7 @@ popdata link run|train                            the master person index (docs/
 popdata services start [--executor celery]|stop|status   Airflow's services (and Celery workers)
 popdata pseudonymise --column NAME IN.csv OUT.csv  an identifier column replaced by its keyed digest
 popdata secrets new-hmac-key [--key-id k2]         a fresh pseudonymisation key (docs/security.md)
+popdata village token new|revoke|list | batch | serve   village direct reporting (docs/village-reports.md)
 """
 
 from __future__ import annotations
@@ -483,6 +484,7 @@ def start(executor: str, workers: int) -> None:
         f"Airflow UI: http://localhost:{topology.port}  (user admin; password in "
         f"{settings.airflow_home / 'simple_auth_manager_passwords.json.generated'})"
     )
+    click.echo(f"village reports (村级直报): http://localhost:{topology.port}/village/")
 
 
 @services.command(name="stop")
@@ -502,6 +504,117 @@ def services_status() -> None:
     click.echo(f"executor: {topology_services.recorded(settings).executor}")
     for name, pid in topology_services.status(settings).items():
         click.echo(f"{name:<14}{'running (pid ' + str(pid) + ')' if pid else 'stopped'}")
+
+
+@main.group()
+def village() -> None:
+    """Village direct reporting (村级直报): tokens for village clerks, batches, the intake app."""
+
+
+@village.group()
+def token() -> None:
+    """Per-village tokens: issued by the county, stored as sha256 only."""
+
+
+@token.command(name="new")
+@click.option("--village", "village_code", required=True, help="12-digit village code (统计用区划代码)")
+@click.option("--label", required=True, help="who holds it, written as 填报人 (e.g. 东风村计生专干)")
+@click.option(
+    "--unknown-village",
+    is_flag=True,
+    help="issue it even when the published region reference does not list the village",
+)
+def token_new(village_code: str, label: str, unknown_village: bool) -> None:
+    """Issue a token and print it once (it is not stored: hand it to the clerk now)."""
+    from popdata.intake import tokens
+    from popdata.warehouse import db, migrate
+
+    engine = db.get_engine(load_settings())
+    migrate.upgrade(engine)
+    try:
+        with engine.begin() as conn:
+            token_id, secret = tokens.issue(conn, village_code, label, require_known=not unknown_village)
+    except tokens.TokenError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"token {token_id} for village {village_code.strip()} ({label.strip()}):")
+    click.echo(secret)
+    click.echo(
+        "shown once: the warehouse keeps only its sha256 (popdata village token revoke to withdraw it)"
+    )
+
+
+@token.command(name="revoke")
+@click.argument("token_id", type=int)
+def token_revoke(token_id: int) -> None:
+    """Revoke a token at once (its clerk can no longer sign in or submit)."""
+    from popdata.intake import tokens
+    from popdata.warehouse import db
+
+    try:
+        with db.get_engine(load_settings()).begin() as conn:
+            changed = tokens.revoke(conn, token_id)
+    except tokens.TokenError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"token {token_id} {'revoked' if changed else 'was already revoked'}")
+
+
+@token.command(name="list")
+def token_list() -> None:
+    """Every issued token (never the token itself): village, label, issued, revoked."""
+    from popdata.intake import tokens
+    from popdata.warehouse import db, migrate
+
+    engine = db.get_engine(load_settings())
+    migrate.upgrade(engine)
+    with engine.connect() as conn:
+        found = tokens.list_tokens(conn)
+    if not found:
+        click.echo("no tokens issued (popdata village token new --village CODE --label TEXT)")
+    for info in found:
+        state = f"revoked {info.revoked_at:%Y-%m-%d %H:%M}" if info.revoked_at else "active"
+        click.echo(
+            f"{info.token_id:>5}  {info.village_code}  {info.village_name or '?':<12}  {info.label:<16}"
+            f"  issued {info.created_at:%Y-%m-%d %H:%M}  {state}"
+        )
+
+
+@village.command(name="batch")
+@click.option(
+    "--landing",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="drop zone (default POPDATA_LANDING, var/landing)",
+)
+def village_batch(landing: Path | None) -> None:
+    """Write the accepted reports no file carries yet into the landing folder, with manifests."""
+    from popdata.intake import batch
+    from popdata.warehouse import db, migrate
+
+    settings = load_settings()
+    migrate.upgrade(db.get_engine(settings))
+    written = batch.write_pending(db.pipeline_engine(settings), landing or settings.landing)
+    for item in written:
+        click.echo(f"{item.path}: {item.rows} reports")
+    if not written:
+        click.echo("no reports waiting")
+
+
+@village.command(name="serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8090, show_default=True)
+def village_serve(host: str, port: int) -> None:
+    """Serve the intake app alone at http://HOST:PORT/village/ (make up serves it inside Airflow's API server)."""
+    import uvicorn
+    from fastapi import FastAPI
+
+    from popdata.intake.app import create_app
+    from popdata.warehouse import db, migrate
+
+    migrate.upgrade(db.get_engine(load_settings()))
+    root = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    root.mount("/village", create_app())
+    click.echo(f"village reports (村级直报): http://{host}:{port}/village/")
+    uvicorn.run(root, host=host, port=port, log_level="warning")
 
 
 if __name__ == "__main__":  # pragma: no cover

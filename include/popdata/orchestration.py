@@ -667,12 +667,63 @@ def build_monitor_dag() -> DAG:
     return dag
 
 
+VILLAGE_BATCH_DAG_ID = "intake__village_reports"
+
+
+def build_village_batch_dag() -> DAG:
+    """Village direct reports (村级直报) into the landing folder, every five minutes.
+
+    One task, ``write_village_reports``: :func:`popdata.intake.batch.write_pending` writes every
+    report the village intake app accepted since the last batch as a file of the feed
+    ``fp/village_reports``, with a manifest, in the landing folder; the feed's ingest DAG then
+    loads it like any drop (ledger, suite, receipt). A batch a dead try left unwritten is written
+    again with the same bytes, so re-running is safe.
+    """
+    from popdata.config.settings import load_settings
+
+    with DAG(
+        dag_id=VILLAGE_BATCH_DAG_ID,
+        description="Village direct reports (村级直报) → files of fp/village_reports in the landing folder",
+        schedule="*/5 * * * *",
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        tags=["intake", "fp"],
+        doc_md=(build_village_batch_dag.__doc__ or "") + "\n\nSee docs/village-reports.md.",
+        default_args={
+            "retries": load_settings().task_retries,
+            "retry_delay": timedelta(seconds=30),
+            "owner": "popdata",
+        },
+    ) as dag:
+
+        @task(task_id="write_village_reports")
+        def write_village_reports() -> list[str]:
+            """Write the pending reports; returns the files written."""
+            from popdata.config.settings import load_settings
+            from popdata.intake import batch
+            from popdata.warehouse import db, migrate
+
+            settings = load_settings()
+            engine = db.pipeline_engine(settings)
+            migrate.require_head(engine)
+            written = batch.write_pending(engine, settings.landing)
+            for item in written:
+                print(f"{item.path.name}: {item.rows} reports, sha256 {item.sha256[:12]}")
+            return [str(item.path) for item in written]
+
+        write_village_reports()
+    return dag
+
+
 def build_all() -> dict[str, DAG]:
-    """One DAG per configured feed, the linkage, reconciliation, cross-feed and arrival-monitor DAGs, by id."""
+    """One DAG per configured feed, the linkage, reconciliation, cross-feed, arrival-monitor and
+    village-report batching DAGs, by id."""
     feeds = default_feeds()
     dags = {feed.dag_id: build_feed_dag(feed) for feed in feeds}
     dags[LINK_DAG_ID] = build_link_dag(feeds)
     dags[RECONCILE_DAG_ID] = build_reconcile_dag()
     dags[CROSS_FEED_DAG_ID] = build_cross_feed_dag(feeds)
     dags[MONITOR_DAG_ID] = build_monitor_dag()
+    dags[VILLAGE_BATCH_DAG_ID] = build_village_batch_dag()
     return dags

@@ -47,6 +47,8 @@ class RunReport:
     waited_seconds: float = 0.0
     seconds: float = 0.0
     data_docs: Path | None = None
+    village_files: list[Path] = field(default_factory=list)
+    """Files written from accepted village reports before the run (popdata.intake.batch)."""
 
     @property
     def failed(self) -> list[str]:
@@ -148,14 +150,19 @@ def run(
     if not landing.is_dir():
         raise FileNotFoundError(f"landing folder {landing} does not exist")
     outbox.mkdir(parents=True, exist_ok=True)
+    migrate.upgrade(db.get_engine(settings))
+    # accepted village reports (村级直报) become files of fp/village_reports first, so that this run
+    # loads them like any drop (the scheduler's batching DAG does the same every few minutes)
+    from popdata.intake import batch
+
+    village_files = [b.path for b in batch.write_pending(db.pipeline_engine(settings), landing)]
     feeds = default_feeds()
     chosen = feeds_with_files(landing, feeds)
-    report = RunReport(as_of=as_of or reference_date(landing, chosen))
+    report = RunReport(as_of=as_of or reference_date(landing, chosen), village_files=village_files)
     report.unconfigured = arrive.unconfigured_files(landing, feeds)
     quiet = settings.quiet_seconds if quiet_seconds is None else quiet_seconds
     report.waited_seconds = wait_until_quiet(landing, chosen, quiet)
 
-    migrate.upgrade(db.get_engine(settings))
     prepare_airflow(settings, verbose=verbose)
     from popdata.orchestration import (
         build_cross_feed_dag,
@@ -354,6 +361,11 @@ def run_lines(report: RunReport) -> list[str]:
             f"{len(report.unconfigured)} file(s) belong to feeds this version does not ingest yet; "
             "they stay in the landing folder untouched, e.g. "
             + ", ".join(p.name for p in report.unconfigured[:3])
+        )
+    if report.village_files:
+        lines.append(
+            f"{len(report.village_files)} file(s) written from accepted village reports (村级直报), e.g. "
+            + ", ".join(p.name for p in report.village_files[:3])
         )
     if report.data_docs is not None:
         lines.append(f"Data Docs (数据质量文档): {report.data_docs.as_uri()}")

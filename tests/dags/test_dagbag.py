@@ -66,7 +66,13 @@ def test_dag_folder_imports_without_errors_and_has_one_dag_per_feed(tmp_path: Pa
     result = _probe(tmp_path)
     assert result["errors"] == {}
     expected = {feed.dag_id for feed in default_feeds()}
-    others = {"quality__cross_feed", "link__persons", "reconcile__agencies", "monitor__feed_arrivals"}
+    others = {
+        "quality__cross_feed",
+        "link__persons",
+        "reconcile__agencies",
+        "monitor__feed_arrivals",
+        "intake__village_reports",
+    }
     assert set(result["dags"]) == expected | others
     for dag_id, dag in result["dags"].items():
         assert dag["doc_md"], f"{dag_id} has no doc_md"
@@ -149,3 +155,11 @@ def test_dag_files_do_no_heavy_imports_at_parse_time(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     line = next(x for x in done.stdout.splitlines() if x.startswith("HEAVY"))
     assert line == "HEAVY []", line
+
+
+def test_village_batch_dag_writes_reports_every_five_minutes(tmp_path: Path) -> None:
+    """Accepted village reports (村级直报) become landing files on a five-minute cron, one task."""
+    dag = _probe(tmp_path)["dags"]["intake__village_reports"]
+    assert dag["tasks"] == ["write_village_reports"]
+    assert "*/5 * * * *" in dag["schedule"]
+    assert "intake" in dag["tags"]

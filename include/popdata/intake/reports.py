@@ -24,7 +24,7 @@ from typing import Literal
 from popdata.config.feeds import Column, Feed, feed_by_id
 from popdata.ingest.read import RawTable
 from popdata.ingest.receipts import REASON_ZH
-from popdata.ingest.rows import Issue, normalise_table
+from popdata.ingest.rows import REQUIRED_BLANK, Issue, normalise_table
 from popdata.normalize import dates, ids
 from popdata.normalize.codes import RegionResolver
 
@@ -315,18 +315,35 @@ def check_report(
     table = RawTable(
         headers=[c.headers[0] for c in columns], rows=[list(row.values())], line_nos=[1], encoding="utf-8"
     )
-    normalised = normalise_table(table, feed, extract_date=report_date, resolver=resolver)
+    # normalised as the file will be, but with nothing required, so that the row is never rejected
+    # and every fault of every field comes back at once (a rejected row's other faults are dropped)
+    normalised = normalise_table(table, _optional(feed), extract_date=report_date, resolver=resolver)
     for issue in [*normalised.rejected, *normalised.warnings]:
         error = _field_error(issue, feed)
         if error is not None:
             errors.append(error)
+    staged = {name: values_[0] for name, values_ in normalised.columns.items()}
     refused = {e.field for e in errors}
-    if normalised.rows_loaded == 1:
-        staged = {name: values_[0] for name, values_ in normalised.columns.items()}
-        errors.extend(_suite_rules(staged, village_code, report_date, refused))
+    for form_field in form_fields(kind, feed):
+        if form_field.required and form_field.name not in refused and staged.get(form_field.name) is None:
+            errors.append(FieldError(form_field.name, REQUIRED_BLANK))
+    refused = {e.field for e in errors}
+    errors.extend(_suite_rules(staged, village_code, report_date, refused))
     if errors:
         return CheckedReport(kind, {}, tuple(_first_per_field(errors)))
     return CheckedReport(kind, {**values, "region_code": village_code})
+
+
+_OPTIONAL: dict[str, Feed] = {}
+
+
+def _optional(feed: Feed) -> Feed:
+    """``feed`` with no column required (``required`` and ``required_when`` off), cached per feed."""
+    found = _OPTIONAL.get(feed.feed_id)
+    if found is None or found.columns[0].headers != feed.columns[0].headers:
+        columns = tuple(c.model_copy(update={"required": False, "required_when": None}) for c in feed.columns)
+        found = _OPTIONAL[feed.feed_id] = feed.model_copy(update={"columns": columns})
+    return found
 
 
 def _field_error(issue: Issue, feed: Feed) -> FieldError | None:

@@ -87,6 +87,9 @@ def masked(values: Mapping[str, object]) -> dict[str, str | None]:
     names = {c.name for c in feed.columns}
     out: dict[str, str | None] = {}
     for name, value in values.items():
+        if value is None:
+            out[name] = None
+            continue
         text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
         if name in names:
             out[name] = mask_value(feed.column(name), text)

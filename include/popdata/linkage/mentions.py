@@ -109,15 +109,17 @@ def _role_select(feed: Feed, person: PersonRole, index: int) -> tuple[str, dict[
     conditions: list[str] = []
     if person.role not in PRINCIPAL_ROLES:
         present = identifying_columns(person)
-        conditions.append("(" + " OR ".join(f"r.{quote_ident(c)} IS NOT NULL" for c in present) + ")")
+        conditions.append(" OR ".join(f"r.{quote_ident(c)} IS NOT NULL" for c in present))
     if person.when is not None:
         # a feed whose rows are of several kinds (village reports): this role only on its kinds
         ((column, values),) = person.when.items()
         names = [f"when_{index}_{n}" for n in range(len(values))]
         params.update(zip(names, values, strict=True))
         conditions.append(f"r.{quote_ident(column)} IN (" + ", ".join(f":{n}" for n in names) + ")")
-    if conditions:
-        select += " WHERE " + " AND ".join(conditions)
+    if len(conditions) == 1:
+        select += " WHERE " + conditions[0]
+    elif conditions:
+        select += " WHERE " + " AND ".join(f"({c})" for c in conditions)
     return select, params
 
 

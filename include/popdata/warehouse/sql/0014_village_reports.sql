@@ -276,6 +276,9 @@ ALTER TABLE mart.births DROP CONSTRAINT births_check
 ALTER TABLE mart.births ADD CONSTRAINT births_known_somewhere CHECK (in_health OR in_police OR in_village_report)
 
 -- statement
+COMMENT ON TABLE mart.births IS '整合出生：同一出生的出生医学证明、公安出生登记与村级直报出生报告合为一行（按子女人员键或出生医学证明编号匹配；直报也可按母亲人员键与出生日期前后30天匹配） / one consolidated birth: the health birth certificate, the police birth registration and the village birth report of the same birth are one row (matched by the child''s person key or the certificate number; a village report also by the mother''s person key within 30 days of the birth date)'
+
+-- statement
 COMMENT ON COLUMN mart.births.in_village_report IS '有村级直报的出生报告（同一新生儿，或同一母亲在出生日期前后30天内） / a village birth report names this birth (the same child, or the same mother within 30 days of the birth date)'
 
 -- statement

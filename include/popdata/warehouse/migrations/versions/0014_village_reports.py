@@ -34,6 +34,12 @@ def downgrade() -> None:
     op.execute("DELETE FROM mart.births WHERE NOT (in_health OR in_police)")
     op.execute("ALTER TABLE mart.births DROP COLUMN in_village_report")
     op.execute("ALTER TABLE mart.births ADD CONSTRAINT births_check CHECK (in_health OR in_police)")
+    op.execute(
+        "COMMENT ON TABLE mart.births IS '整合出生：同一出生的出生医学证明与公安出生登记合为一行"
+        "（按子女人员键或出生医学证明编号匹配） / one consolidated birth: the health birth certificate and"
+        " the police birth registration of the same birth are one row (matched by the child''s person key"
+        " or the certificate number)'"
+    )
     op.execute("DROP SCHEMA intake CASCADE")
     op.execute("REVOKE ALL ON ALL TABLES IN SCHEMA audit FROM popdata_intake")
     op.execute("REVOKE USAGE ON SCHEMA audit, mart FROM popdata_intake")
