@@ -129,6 +129,36 @@ def test_nobody_but_the_platform_reads_core(engine: sa.Engine) -> None:
         assert denied(engine, role, "SELECT core.attach_file_partition('regions_rows', 1)"), role
 
 
+def test_the_village_app_reads_tokens_and_region_names_and_adds_reports_only(engine: sa.Engine) -> None:
+    """popdata_village (the intake app, migration 0014): its own tables and the region names; no
+    core, no mart table, no ops; it cannot change or delete a report, a token or the audit."""
+    assert not denied(engine, "popdata_village", "SELECT count(*) FROM intake.village_tokens")
+    assert not denied(engine, "popdata_village", "SELECT count(*) FROM mart.region_names")
+    assert not denied(engine, "popdata_village", "SELECT status, receipt_path FROM audit.file_ledger LIMIT 1")
+    assert not denied(engine, "popdata_village", "SELECT nextval('intake.village_report_numbers')")
+    for sql in (
+        'SELECT 1 FROM core."village_reports" LIMIT 1',
+        "SELECT 1 FROM core.person LIMIT 1",
+        "SELECT 1 FROM mart.births LIMIT 1",
+        "SELECT 1 FROM ops.unregistered_births LIMIT 1",
+        "SELECT sha256 FROM audit.file_ledger LIMIT 1",
+        "SELECT 1 FROM audit.rejected_rows LIMIT 1",
+        "UPDATE intake.village_reports SET fields = '{}'",
+        "DELETE FROM intake.village_reports",
+        "DELETE FROM intake.submissions",
+        "UPDATE intake.village_tokens SET revoked_at = NULL",
+        "INSERT INTO intake.village_tokens (token_sha256, village_code, label) VALUES (repeat('a', 64), '120115106001', 'x')",
+        "INSERT INTO intake.batches (file_name, extract_date, reports) VALUES ('x', '2014-01-01', 1)",
+    ):
+        assert denied(engine, "popdata_village", sql), sql
+    for role in READERS:
+        assert denied(engine, role, "SELECT 1 FROM intake.village_reports LIMIT 1"), role
+        assert denied(engine, role, "SELECT 1 FROM intake.village_tokens LIMIT 1"), role
+    assert denied(engine, "popdata_dashboard", "SELECT 1 FROM intake.village_reports LIMIT 1")
+    assert not denied(engine, "popdata_dashboard", "SELECT count(*) FROM audit.village_intake")
+    assert not denied(engine, "popdata_dashboard", "SELECT count(*) FROM audit.village_report_weeks")
+
+
 def test_analysts_read_mart_and_nothing_else(engine: sa.Engine) -> None:
     for name in tables(engine, "mart"):
         with as_role(engine, "popdata_analyst") as conn:
@@ -372,8 +402,13 @@ def test_login_passwords_come_from_the_environment(
 
     monkeypatch.setenv("POPDATA_VIEW_PASSWORD", "it's 100% \\ secret")
     monkeypatch.delenv("POPDATA_PIPELINE_PASSWORD", raising=False)
+    monkeypatch.delenv("POPDATA_VILLAGE_PASSWORD", raising=False)
     try:
-        assert db.set_login_passwords(engine) == {db.PIPELINE_LOGIN: False, db.VIEW_LOGIN: True}
+        assert db.set_login_passwords(engine) == {
+            db.PIPELINE_LOGIN: False,
+            db.VIEW_LOGIN: True,
+            db.VILLAGE_LOGIN: False,
+        }
         with engine.connect() as conn:
             stored = conn.execute(
                 sa.text("SELECT rolpassword FROM pg_authid WHERE rolname = 'popdata_view'")

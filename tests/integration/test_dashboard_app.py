@@ -8,6 +8,8 @@ linkage, a reconciliation and the cross-feed checks, its Data Docs site built). 
   ``_token`` cookie (the app checks it with Airflow's own ``get_user``);
 * the Drops figures equal what SQL counts in the ledger; an overdue feed (an arrival check far
   after a monthly feed's last extract) shows red;
+* the village reports page says no village token was issued yet (the county has none; the
+  section itself is tested on a warehouse of its own in test_dashboard_villages.py);
 * ``data-docs/`` serves the site and nothing outside it;
 * no page shows an identity number or a person's name from the core tables.
 """
@@ -28,7 +30,7 @@ import sqlalchemy as sa
 pytestmark = pytest.mark.integration
 
 REFERENCE_DATE = date(2014, 6, 30)
-PAGES = ("/", "/drops", "/quality", "/linkage", "/reconciliation")
+PAGES = ("/", "/drops", "/villages", "/quality", "/linkage", "/reconciliation")
 ID_NUMBER = re.compile(r"(?<!\d)\d{17}[\dXx](?!\d)")
 FIGURE = re.compile(r'data-figure="([^"]+)" data-value="([^"]*)"')
 DASHBOARD_SOURCES = Path(__file__).resolve().parents[2] / "include" / "popdata" / "dashboard"
@@ -181,6 +183,7 @@ def test_every_page_renders_with_a_login(client: Any, path: str) -> None:
     # navigation to every section, relative links only, bilingual
     for href, words in (
         ("drops", '数据报送 <span class="en">/ Drops'),
+        ("villages", '村级直报 <span class="en">/ Village reports'),
         ("quality", '数据质量 <span class="en">/ Quality'),
         ("linkage", '人员关联 <span class="en">/ Linkage'),
         ("reconciliation", '比对结果 <span class="en">/ Reconciliation'),
@@ -222,6 +225,16 @@ def test_drops_figures_equal_the_ledger(client: Any, county: dict[str, Any]) -> 
     # the overview shows the same figures
     overview = figures(client.get("/").text)
     assert overview["files_received"] == shown["files_received"]
+
+
+def test_villages_before_any_token_show_the_empty_state(client: Any) -> None:
+    from popdata.dashboard.sections.villages import EMPTY
+
+    page = client.get("/villages").text
+    assert 'data-section="villages"' in page and 'data-state="empty"' in page
+    assert EMPTY.zh in page and "data-figure" not in page
+    overview = client.get("/").text
+    assert 'data-card="villages"' in overview and EMPTY.zh in overview
 
 
 def _forget_check(engine: sa.Engine, as_of: date) -> None:

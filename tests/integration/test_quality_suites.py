@@ -1,7 +1,7 @@
 """Every reviewed suite passes on clean generated data and fails, on the right rows, on each defect.
 
-A clean synthetic county (``popdata generate --clean``) goes through the real pipeline of every
-feed. Then, for every expectation of every feed suite, the rows of one published file are copied
+A clean synthetic county (``popdata generate --clean``), plus a file of clean village reports
+(tests/village_rows.py: the generator writes none), goes through the real pipeline of every feed. Then, for every expectation of every feed suite, the rows of one published file are copied
 back into a scratch staging table, the defect that expectation guards against is written into
 a few rows, and the expectation (alone, with its reviewed kwargs and ``mostly``) is validated
 with the ``reject_rows`` gate so that GX names the failing lines: it must fail, on exactly the
@@ -27,6 +27,7 @@ from popdata.ingest import rows
 from popdata.quality import cross_feed
 from popdata.quality.gx import GX_SEVERITY, UNLOCATABLE, validate_table
 from popdata.warehouse import migrate
+from village_rows import write_village_file
 
 pytestmark = pytest.mark.integration
 
@@ -38,6 +39,7 @@ def county(
     """A clean 3 000-person county, every feed published; yields the engine and a work folder."""
     work = tmp_path_factory.mktemp("clean_county")
     generate_county(work / "county", persons=3000, seed=7, rates=DefectRates.none())
+    write_village_file(work / "county" / "landing")  # the generator writes no village reports
     engine = sa.create_engine(module_databases.create("popdata_test_suites"))
     try:
         migrate.upgrade(engine)

@@ -1,9 +1,9 @@
-"""The reconciliation and linkage charts draw from tiny hand-made rows, and from none at all."""
+"""The reconciliation, linkage and village charts draw from tiny hand-made rows, and from none at all."""
 
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
@@ -22,6 +22,7 @@ from popdata.dashboard.sections.reconciliation import (
     srb_interval_chart,
     srb_table,
 )
+from popdata.dashboard.sections.villages import weekly_chart
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -127,3 +128,26 @@ def test_linkage_chart_and_table() -> None:
 def test_empty_data_draws_a_no_data_chart(chart: Chart) -> None:
     svg = _assert_renders(chart, "暂无数据")
     assert not re.search(r"\d{17}[\dXx]", svg)
+
+
+def test_village_weekly_chart_stacks_the_report_types() -> None:
+    weeks = [date(2024, 4, 15) + timedelta(weeks=n) for n in range(8)]
+    per_type: dict[date, dict[str, int]] = {w: {} for w in weeks} | {
+        weeks[0]: {"出生": 3, "死亡": 1},
+        weeks[6]: {"迁入": 2, "婚姻变动": 1},
+        weeks[7]: {"出生": 1, "迁出": 4},
+    }
+    chart = weekly_chart(per_type)
+    assert chart.key == "village_reports_by_week"
+    svg = _assert_renders(chart, "出生 / Birth", "迁出 / Move out", "婚姻变动", "本周", "06-03")
+    assert "死亡 / Death" in svg
+    assert "合计12份" in chart.description.zh and "12 in all" in chart.description.en
+    assert not re.search(r"\d{17}[\dXx]", svg)
+
+
+def test_village_weekly_chart_without_reports_says_so() -> None:
+    weeks = [date(2024, 4, 15) + timedelta(weeks=n) for n in range(8)]
+    nothing: dict[date, dict[str, int]] = {w: {} for w in weeks}
+    chart = weekly_chart(nothing)
+    _assert_renders(chart, "近8周没有直报")
+    assert "合计0份" in chart.description.zh

@@ -8,7 +8,7 @@ charts are inline SVG). Every link is relative, so the app works under any prefi
 Routes:
 
 ``/``                 overview: each section's headline figures, with links
-``/drops``, ``/quality``, ``/linkage``, ``/reconciliation``   one section each
+``/drops``, ``/villages``, ``/quality``, ``/linkage``, ``/reconciliation``   one section each
 ``/data-docs/{path}`` the Great Expectations Data Docs site, read-only
 ``/receipts/{id}``    the receipt of one file (masked values only)
 ``/health``           JSON, no login (for tests and health checks)

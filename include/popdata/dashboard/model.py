@@ -127,7 +127,7 @@ class Chart:
         return buffer.getvalue()
 
 
-SectionKey = Literal["drops", "quality", "linkage", "reconciliation"]
+SectionKey = Literal["drops", "villages", "quality", "linkage", "reconciliation"]
 
 
 @dataclass(frozen=True)
@@ -153,6 +153,7 @@ class Section:
 
 SECTION_TITLES: dict[SectionKey, Label] = {
     "drops": Label("数据报送", "Drops"),
+    "villages": Label("村级直报", "Village reports"),
     "quality": Label("数据质量", "Quality"),
     "linkage": Label("人员关联", "Linkage"),
     "reconciliation": Label("比对结果", "Reconciliation"),

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from popdata.dashboard.model import Section, SectionKey
 
-SECTION_KEYS: tuple[SectionKey, ...] = ("drops", "quality", "linkage", "reconciliation")
+SECTION_KEYS: tuple[SectionKey, ...] = ("drops", "villages", "quality", "linkage", "reconciliation")
 """The sections in the order of the navigation and of the run report."""
 
 
