@@ -308,6 +308,7 @@ def test_every_env_example_variable_is_used() -> None:
         "POPDATA_DB_PASSWORD",
         "POPDATA_PIPELINE_PASSWORD",
         "POPDATA_VIEW_PASSWORD",
+        "POPDATA_VILLAGE_PASSWORD",
         "POPDATA_JWT_SECRET",
         "POPDATA_FERNET_KEY",
         "POPDATA_API_SECRET_KEY",
@@ -334,6 +335,7 @@ def test_secret_is_required_and_not_in_env_example(variable: str) -> None:
         ("AIRFLOW__API__SECRET_KEY", "POPDATA_API_SECRET_KEY"),
         ("POPDATA_PIPELINE_PASSWORD", "POPDATA_PIPELINE_PASSWORD"),
         ("POPDATA_VIEW_PASSWORD", "POPDATA_VIEW_PASSWORD"),
+        ("POPDATA_VILLAGE_PASSWORD", "POPDATA_VILLAGE_PASSWORD"),
     ],
 )
 @pytest.mark.parametrize("name", [INIT, *AIRFLOW_SERVICES])
