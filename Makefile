@@ -69,6 +69,7 @@ demo: install
 	echo "  truth     : $(DEMO_DIR)/truth/"; \
 	echo "  run log   : var/demo-run.log"; \
 	echo "  Airflow UI: make up, then http://localhost:8080 -> 人口数据 / Population data"; \
+	echo "  village   : make up, .venv/bin/popdata village token new --village <12-digit code> --label <who>, then http://localhost:8080/village/ (村级直报, docs/village-reports.md)"; \
 	echo "demo wall time: $$(( $$(date +%s) - start ))s"; \
 	exit $$status
 
