@@ -61,6 +61,8 @@ MESSAGES_ZH: dict[str, str] = {
     NOT_IN_VOCABULARY: "不是可选的值",
     REGION_OUTSIDE_VILLAGE: "只能报告本村（居）的事项",
     ID_INVALID: "身份证号无效",
+    "client_id_invalid": "提交编号（client_id）应为1至64个字母、数字或 . _ : -",
+    "body_invalid": "请求体应为 JSON 对象，含 client_id、report_type 与 fields",
 }
 """Reason code → what the clerk reads under the field."""
 

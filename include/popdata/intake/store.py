@@ -3,11 +3,12 @@
 :func:`submit` does it all in one transaction, serialised per token (an advisory lock), so two
 retries of one POST racing each other still make one report:
 
-1. **Rate limits**: more than ``per_minute`` submissions of the token in the last minute, or
-   ``per_day`` in the last day, are refused (``rate_limited``, with the seconds to wait).
-2. **Idempotency**: a ``client_id`` the token has used before answers with that report's
+1. **Idempotency**: a ``client_id`` the token has used before answers with that report's
    reference number (``replayed``) when the report is the same, and refuses it (``conflict``) when
    it differs; it never makes a second report.
+2. **Rate limits**: past ``per_minute`` submissions of the token in the last minute, or
+   ``per_day`` in the last day (not counting those refused for the limit itself), a new report is
+   refused (``rate_limited``, with the seconds to wait); the answer to a retry is never held back.
 3. **The check** (:func:`popdata.intake.reports.check_report`): refused fields come back with a
    reason code each (``invalid``); nothing of the report is stored.
 4. **The report** is stored with its reference number, ``VR`` + the Beijing date + a 7-digit
@@ -24,6 +25,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -81,17 +83,30 @@ def reference_number(report_id: int, day: date) -> str:
     return f"VR{day:%Y%m%d}{report_id:07d}"
 
 
+_NUMBER_LIKE_ID = re.compile(r"\d{14}[\dXx]|\d{17}[\dXx]")
+"""A 15- or 18-character identity number, wherever a clerk typed it (spaces and full width ignored)."""
+
+
 def masked(values: Mapping[str, object]) -> dict[str, str | None]:
-    """Values as the audit keeps them: identity numbers and names masked, dates and codes kept."""
+    """Values as the audit keeps them: identity numbers and names masked, dates and codes kept.
+
+    A value that holds something shaped like an identity number is masked as one whatever the
+    field it was typed into (a number in 孩次 or 出生日期 is a phone's typing mistake, and the
+    audit must not keep it whole).
+    """
     feed = reports.village_feed()
     names = {c.name for c in feed.columns}
+    id_column = feed.column("id_no")
     out: dict[str, str | None] = {}
     for name, value in values.items():
         if value is None:
             out[name] = None
             continue
         text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-        if name in names:
+        compact = "".join(unicodedata.normalize("NFKC", text).split())
+        if _NUMBER_LIKE_ID.search(compact):
+            out[name] = mask_value(id_column, compact)
+        elif name in names:
             out[name] = mask_value(feed.column(name), text)
         else:  # a field the report type does not have: keep its name, never its value
             out[name] = "*" if text else text
@@ -177,10 +192,6 @@ def submit(
             errors = {"client_id": "client_id_invalid"}
             audit(outcome="invalid", errors=errors, values=submitted)
             return Outcome("invalid", errors=errors)
-        wait = _rate_limited(conn, clerk, limits, moment)
-        if wait is not None:
-            audit(outcome="rate_limited", values=submitted)
-            return Outcome("rate_limited", retry_after=wait)
         existing = conn.execute(
             sa.text(
                 "SELECT report_no, report_type, fields FROM intake.village_reports"
@@ -206,6 +217,11 @@ def submit(
             status: Status = "replayed" if same else "conflict"
             audit(outcome=status, report_no=existing.report_no, values=submitted)
             return Outcome(status, report_no=existing.report_no)
+        # the limits hold back new reports and refusals, never the answer to a retry
+        wait = _rate_limited(conn, clerk, limits, moment)
+        if wait is not None:
+            audit(outcome="rate_limited", values=submitted)
+            return Outcome("rate_limited", retry_after=wait)
         if not checked.ok or checked.report_type is None:
             errors = checked.errors_by_field()
             audit(outcome="invalid", errors=errors, values=submitted)
@@ -235,14 +251,16 @@ def submit(
 
 
 def _rate_limited(conn: sa.Connection, clerk: Clerk, limits: Limits, moment: datetime) -> int | None:
-    """Seconds to wait when the token is over a limit (counted over every submission it made)."""
+    """Seconds to wait when the token is over a limit (counted over the submissions it made that
+    were not themselves refused for the limit: waiting ``Retry-After`` is then always enough)."""
     row = conn.execute(
         sa.text(
             "SELECT count(*) FILTER (WHERE submitted_at > CAST(:m AS timestamptz) - interval '1 minute'),"
             " count(*),"
             " min(submitted_at) FILTER (WHERE submitted_at > CAST(:m AS timestamptz) - interval '1 minute'),"
             " min(submitted_at)"
-            " FROM intake.submissions WHERE token_id = :t AND submitted_at > CAST(:m AS timestamptz) - interval '1 day'"
+            " FROM intake.submissions WHERE token_id = :t AND outcome <> 'rate_limited'"
+            " AND submitted_at > CAST(:m AS timestamptz) - interval '1 day'"
         ),
         {"t": clerk.token_id, "m": moment},
     ).one()
