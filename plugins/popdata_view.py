@@ -7,7 +7,9 @@ resolved against the UI's ``<base href>`` (the API server's base path), so ``hre
 without a leading slash and works under any base URL.
 
 The village intake app (村级直报, :mod:`popdata.intake.app`) is mounted at ``/village/``: clerks
-sign in there with their village's token, not with an Airflow login, so it has no nav link.
+sign in there with their village's token, not with an Airflow login, so it has no nav link. A root
+middleware redirects ``/village`` and ``/popdata`` (no slash) to the mount points, which Airflow's
+UI would otherwise take.
 
 Light on purpose: the API server imports this file at start. Nothing here touches the database;
 the pages query the warehouse when they are opened (popdata.dashboard.app).
@@ -20,6 +22,7 @@ from typing import Any, ClassVar
 from airflow.plugins_manager import AirflowPlugin
 
 from popdata.dashboard.app import create_app
+from popdata.intake.app import AddTrailingSlash
 from popdata.intake.app import create_app as create_village_app
 
 NAME = "人口数据 / Population data"  # Chinese first: the narrow nav cuts the end
@@ -34,6 +37,13 @@ class PopdataViewPlugin(AirflowPlugin):
     fastapi_apps: ClassVar[list[dict[str, Any]]] = [
         {"app": create_app(), "url_prefix": "/popdata", "name": NAME},
         {"app": create_village_app(), "url_prefix": "/village", "name": VILLAGE_NAME},
+    ]
+    fastapi_root_middlewares: ClassVar[list[dict[str, Any]]] = [
+        {
+            "middleware": AddTrailingSlash,
+            "kwargs": {"paths": ("/village", "/popdata")},
+            "name": "popdata: /village and /popdata → their mount points",
+        }
     ]
     external_views: ClassVar[list[dict[str, Any]]] = [
         {

@@ -7,7 +7,7 @@ county. Chromium, driven by Playwright at a laptop's 1366×768:
 2. logs in through the Airflow UI's login form (the simple auth manager's ``admin``);
 3. finds the "人口数据 / Population data" entry in the Airflow navigation, opens it (the view
    in the UI's iframe) and clicks a section inside the iframe;
-4. opens the view itself and clicks through the four sections by their nav links, checking the
+4. opens the view itself and clicks through the five sections by their nav links, checking the
    Drops figures (and Quality's, and one Reconciliation figure when that section exists) against
    the warehouse, then a receipt and a Data Docs page.
 
@@ -105,7 +105,7 @@ def test_click_through_the_sections(airflow_server: Any, browser: Any, screensho
         _login(page, server)
         page.goto(server.url + "/popdata/")
         page.locator("[data-section=overview]").wait_for()
-        for key in ("drops", "quality", "linkage", "reconciliation"):
+        for key in ("drops", "villages", "quality", "linkage", "reconciliation"):
             assert page.locator(f'[data-card="{key}"]').is_visible()
         page.screenshot(path=str(screenshots / "01_overview.png"), full_page=True)
 
@@ -123,6 +123,11 @@ def test_click_through_the_sections(airflow_server: Any, browser: Any, screensho
         assert page.locator('[data-table="last_files"] tbody tr').count() >= feeds
         assert page.locator('[data-chart="rows_by_feed"] svg').is_visible()
         page.screenshot(path=str(screenshots / "02_drops.png"), full_page=True)
+
+        # --- Village reports: the county has no village token (the empty state) ------------------
+        page.locator('nav a[data-nav="villages"]').click()
+        page.locator("[data-section=villages]").wait_for()
+        assert page.locator("h1").inner_text().startswith("村级直报")
 
         # --- Quality -------------------------------------------------------------------------
         page.locator('nav a[data-nav="quality"]').click()

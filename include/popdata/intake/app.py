@@ -128,6 +128,41 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": payload})
 
 
+class AddTrailingSlash:
+    """ASGI middleware for Airflow's root app: a request for a mount point without its slash
+    (``/village``, ``/popdata``) is redirected (308) to the mount point (``village/``).
+
+    Without it, Airflow's own UI takes ``/village`` and sends a clerk typing the address on a
+    phone to the Airflow login. Serving the page there would break its relative links, so the
+    answer is a redirect, relative to the path so that any base URL works; the query string is kept.
+    """
+
+    def __init__(self, app: ASGIApp, paths: tuple[str, ...] = ("/village", "/popdata")) -> None:
+        """Wrap ``app``; ``paths`` are the mount points (no trailing slash)."""
+        self.app = app
+        self.paths = frozenset(paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Redirect an exact mount-point path; pass everything else through."""
+        path = str(scope.get("path", ""))
+        relative = path.removeprefix(str(scope.get("root_path", "")) or "")
+        if scope["type"] != "http" or relative not in self.paths:
+            await self.app(scope, receive, send)
+            return
+        location = path.rsplit("/", 1)[-1] + "/"
+        query = scope.get("query_string", b"")
+        if query:
+            location += "?" + query.decode("latin-1")
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 308,
+                "headers": [(b"location", location.encode("latin-1")), (b"content-length", b"0")],
+            }
+        )
+        await send({"type": "http.response.body", "body": b""})
+
+
 def _channel(scope: Scope) -> store.Channel:
     path = str(scope.get("path", "")).removeprefix(str(scope.get("root_path", "")))
     return "api" if path.startswith("/api/") else "form"
@@ -363,7 +398,7 @@ def create_app(*, clock: Callable[[], datetime] | None = None) -> FastAPI:
             status = store.report_status(conn, clerk, report_no[:32])
         if status is None:
             return page(request, "message.html", "../", status_code=404, message="本村没有这个编号的报告。")
-        return page(request, "status.html", "../", status=status)
+        return page(request, "status.html", "../", status=status, clerk=clerk)
 
     # --- the API --------------------------------------------------------------------------
 

@@ -41,6 +41,10 @@ import pandas as pd
 
 from popdata.linkage.comparisons import COMPARISONS, prepare_frame, settings_dict
 
+MAX_PRIOR = 0.5
+"""Cap of the prior ``1 / len(persons)``: a warehouse holding one person (a county whose first
+data is one village birth report) would otherwise give Splink a prior of 1 (infinite log-odds)."""
+
 log = logging.getLogger(__name__)
 
 #: The versioned, trained model used by :func:`score_candidates` by default.
@@ -101,7 +105,7 @@ def train_model(
     t0 = time.perf_counter()
     m_prep = prepare_frame(mentions, "mention_id")
     p_prep = prepare_frame(persons, "person_key")
-    prior = 1.0 / max(len(p_prep), 1)
+    prior = min(1.0 / max(len(p_prep), 1), MAX_PRIOR)
     linker = _linker(m_prep, p_prep, settings_dict(prior))
     linker.training.estimate_u_using_random_sampling(max_pairs=u_max_pairs, seed=seed)
     for rule in EM_BLOCKING_RULES:
@@ -195,13 +199,14 @@ def score_candidates(
         ``mention_id``, ``person_key``, ``match_probability``, ``match_weight`` and
         ``evidence`` (comparison levels such as ``name=pinyin;dob=exact;sex=agree;…``,
         never record values), sorted by mention then descending probability.  The prior is
-        ``1 / len(persons)``: each mention refers to at most one person.
+        ``1 / len(persons)``: each mention refers to at most one person (at most
+        :data:`MAX_PRIOR`: with a single person, 1 would be certainty and Splink's log-odds fail).
     """
     if mentions.empty or persons.empty:
         return _empty_result()
     _quiet_splink()
     settings = load_model_settings(model_path)
-    settings["probability_two_random_records_match"] = 1.0 / len(persons)
+    settings["probability_two_random_records_match"] = min(1.0 / len(persons), MAX_PRIOR)
     # Splink emits the gamma_ (level) columns only when matching columns are retained; the raw
     # values stay inside DuckDB: only ids, scores and gammas are selected into pandas.
     settings["retain_matching_columns"] = True
