@@ -428,3 +428,72 @@ def test_tables_have_chinese_and_english_comments(engine: sa.Engine) -> None:
             assert " / " in (column.get("comment") or ""), f"{name}.{column['name']}"
     dse = inspector.get_table_comment("birth_dse", schema="mart")["text"] or ""
     assert "lower bound" in dse and "not independent" in dse
+
+
+def village_birth(no: str, born: date, sex: str, order: int | None, region: str) -> dict[str, Any]:
+    """A village birth report (村级直报, report_type 出生) as it is published."""
+    return {
+        "report_no": no,
+        "report_type": "出生",
+        "region_code": region,
+        "report_date": born + timedelta(days=2),
+        "sex": sex,
+        "birth_date": born,
+        "birth_order": order,
+        "mother_name": f"母{no}",
+    }
+
+
+def test_village_birth_reports_join_a_birth_or_make_their_own(engine: sa.Engine) -> None:
+    """A village birth report joins the birth whose child has its child's key; else the birth of its
+    mother within 30 days (the nearest); else it is a birth of its own (in_health, in_police false).
+    A village death report is no birth, and a report after the reference date is not known yet."""
+    born = date(2014, 3, 10)
+    with engine.begin() as conn:
+        publish(
+            conn,
+            "health",
+            "birth_certificates",
+            date(2014, 4, 30),
+            [
+                cert("H1", born, "1", 1, V1),  # child key 501: the village's V1 names the same child
+                cert("H2", born, "2", 2, V1),  # mother key 602: V2 names her, 20 days later
+                cert("H3", born, "1", 1, V2),  # mother key 603: V3 is 31 days later, another birth
+            ],
+        )
+        publish(
+            conn,
+            "fp",
+            "village_reports",
+            date(2014, 4, 30),
+            [
+                village_birth("V1", born, "1", None, V1),
+                village_birth("V2", born + timedelta(days=20), "2", None, V1),
+                village_birth("V3", born + timedelta(days=31), "2", 1, V2),
+                village_birth("V4", date(2014, 4, 1), "2", 2, V3),  # nobody else knows this one
+                {**village_birth("V5", born, "1", 1, V3), "report_type": "死亡"},
+            ],
+        )
+        publish(conn, "fp", "village_reports", AFTER, [village_birth("V6", date(2014, 6, 1), "1", 1, V3)])
+        link(conn, "birth_certificates", "H1", "child", 501)
+        link(conn, "birth_certificates", "H2", "mother", 602)
+        link(conn, "birth_certificates", "H3", "mother", 603)
+        link(conn, "village_reports", "V1", "child", 501)
+        link(conn, "village_reports", "V2", "child", 502)
+        link(conn, "village_reports", "V2", "mother", 602)
+        link(conn, "village_reports", "V3", "mother", 603)
+        link(conn, "village_reports", "V4", "child", 504)
+        births.refresh_births(conn, REF)
+        rows = conn.execute(
+            sa.text(
+                "SELECT birth_date, sex, birth_order, in_health, in_police, in_village_report, village_code"
+                " FROM mart.births ORDER BY birth_date, sex, village_code"
+            )
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        (born, "F", 2, True, False, True, V1),  # H2 + V2 (same mother, 20 days)
+        (born, "M", 1, True, False, True, V1),  # H1 + V1 (same child)
+        (born, "M", 1, True, False, False, V2),  # H3: V3 is 31 days away
+        (date(2014, 4, 1), "F", 2, False, False, True, V3),  # V4 alone
+        (born + timedelta(days=31), "F", 1, False, False, True, V2),  # V3 alone
+    ]

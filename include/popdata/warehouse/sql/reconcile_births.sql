@@ -19,7 +19,7 @@
 -- Each temporary table is analysed once filled (autovacuum never analyses temporary tables; see
 -- reconcile_other.sql).
 
-DROP TABLE IF EXISTS pg_temp.rb_cert, pg_temp.rb_reg, pg_temp.rb_village, pg_temp.rb_approval, pg_temp.rb_birth;
+DROP TABLE IF EXISTS pg_temp.rb_cert, pg_temp.rb_reg, pg_temp.rb_known, pg_temp.rb_village, pg_temp.rb_approval, pg_temp.rb_birth;
 
 -- statement
 CREATE TEMP TABLE rb_cert ON COMMIT DROP AS
@@ -75,6 +75,22 @@ LEFT JOIN rb_cert n ON n.cert_no = reg.birth_cert_no;
 ANALYZE rb_reg;
 
 -- statement
+-- the births a village report may join, looked up per report by child key or mother key and date
+CREATE TEMP TABLE rb_known ON COMMIT DROP AS
+SELECT child_key, mother_key, birth_date, anchor FROM rb_cert
+UNION
+SELECT child_key, mother_key, birth_date, anchor FROM rb_reg;
+
+-- statement
+CREATE INDEX ON rb_known (child_key);
+
+-- statement
+CREATE INDEX ON rb_known (mother_key, birth_date);
+
+-- statement
+ANALYZE rb_known;
+
+-- statement
 CREATE TEMP TABLE rb_village ON COMMIT DROP AS
 WITH rep AS (
     SELECT v.report_no, v.birth_date, v.birth_order, v.region_code,
@@ -93,17 +109,13 @@ WITH rep AS (
     LEFT JOIN core.record_link lm
            ON lm.feed = 'village_reports' AND lm.source_key = v.report_no AND lm.role = 'mother'
     WHERE v.report_type = '出生'
-),
-known AS (
-    SELECT child_key, mother_key, birth_date, anchor FROM rb_cert
-    UNION
-    SELECT child_key, mother_key, birth_date, anchor FROM rb_reg
 )
 SELECT rep.*,
        coalesce(
-           (SELECT min(k.anchor) FROM known k WHERE k.child_key = rep.child_key),
-           (SELECT k.anchor FROM known k
-             WHERE k.mother_key = rep.mother_key AND abs(k.birth_date - rep.birth_date) <= 30
+           (SELECT min(k.anchor) FROM rb_known k WHERE k.child_key = rep.child_key),
+           (SELECT k.anchor FROM rb_known k
+             WHERE k.mother_key = rep.mother_key
+               AND k.birth_date BETWEEN rep.birth_date - 30 AND rep.birth_date + 30
              ORDER BY abs(k.birth_date - rep.birth_date), k.anchor LIMIT 1),
            'person:' || rep.child_key,
            'village:' || rep.report_no
