@@ -1,6 +1,7 @@
 """Mutations of real files for the fuzzing runs of issue 10, shared by the reader and pipeline fuzzers.
 
-Seeds are real files of the sample drop (CSV in UTF-8 and GB18030, XLSX workbooks); the strategies
+Seeds are real files of the sample drop (CSV in UTF-8 and GB18030, XLSX workbooks) and a file of
+village reports as the intake app writes it (tests/village_rows.py); the strategies
 mutate them three ways:
 
 - :func:`mutants`: as bytes (flipped, deleted, inserted and repeated bytes, truncation, a line
@@ -18,9 +19,13 @@ Used by ``tests/unit/test_read_fuzz.py`` (reader only) and
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 from hypothesis import strategies as st
+
+from popdata.intake import batch
+from village_rows import village_codes, village_reports
 
 SAMPLE = Path(__file__).resolve().parent / "fixtures" / "sample_landing"
 
@@ -54,6 +59,11 @@ SEEDS: list[tuple[str, str, bytes]] = [
         (SAMPLE / "fp/social_fee_cases/social_fee_cases_20140331.xlsx").read_bytes(),
     ),
     ("fp__annual_targets", ".xlsx", (SAMPLE / "fp/annual_targets/annual_targets_20120115.xlsx").read_bytes()),
+    (
+        "fp__village_reports",
+        ".csv",
+        batch.render(village_reports(village_codes(SAMPLE), count=12, seed=3, last_day=date(2014, 6, 20))),
+    ),
 ]
 
 
