@@ -127,6 +127,7 @@ def _write(conn: sa.Connection, folder: Path, batch_id: int, file_name: str, ext
     ).all()
     data = render([(r.report_no, r.report_type, r.report_date, r.fields) for r in rows])
     digest = hashlib.sha256(data).hexdigest()
+    folder.mkdir(parents=True, exist_ok=True)
     path = folder / file_name
     if not (path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == digest):
         _write_atomically(path, data)
@@ -155,7 +156,6 @@ def _write(conn: sa.Connection, folder: Path, batch_id: int, file_name: str, ext
 def write_pending(engine: sa.Engine, landing: Path, *, limit: int = MAX_REPORTS_PER_FILE) -> list[BatchFile]:
     """Write every accepted report no file carries yet (and any batch a crash left unwritten)."""
     folder = feed_folder(landing)
-    folder.mkdir(parents=True, exist_ok=True)
     with engine.begin() as conn:
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
         _claim(conn, limit)
