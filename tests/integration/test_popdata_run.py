@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from popdata.config.feeds import default_feeds
+
 pytestmark = pytest.mark.integration
 
 POPDATA = str(Path(sys.executable).with_name("popdata"))
@@ -123,7 +125,7 @@ def test_run_loads_the_sample_drop_through_the_dags(databases, landing: Path, tm
                 sa.text("SELECT feed, status FROM audit.feed_arrival_checks WHERE as_of = DATE '2014-06-30'")
             ).all()
         )
-        assert len(checks) == 12 and checks["regions"] == "irregular"
+        assert len(checks) == len(default_feeds()) and checks["regions"] == "irregular"
     engine.dispose()
     assert "DAG run monitor__feed_arrivals: success" in done.stdout
     assert "DAG run reconcile__agencies: success" in done.stdout

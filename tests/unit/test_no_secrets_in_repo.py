@@ -56,7 +56,10 @@ _B64URL = r"A-Za-z0-9_\-"
 _B64 = r"A-Za-z0-9+/_\-"
 _PRIVATE_KEY = re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----")
 _AWS_KEY_ID = re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|ABIA|ACCA)[A-Z0-9]{16}\b")
-_AWS_SECRET = re.compile(r"(?i)aws_?secret_?access_?key\s*[:=]\s*['\"]?([A-Za-z0-9/+=]{40})\b")
+# the end is "no more key characters", not \b: a key ending in "/" or "+" has no word boundary after it
+_AWS_SECRET = re.compile(
+    r"(?i)aws_?secret_?access_?key\s*[:=]\s*['\"]?([A-Za-z0-9/+=]{40})(?![A-Za-z0-9/+=])"
+)
 _FERNET = re.compile(rf"(?<![{_B64}])[{_B64URL}]{{43}}=(?![{_B64}=])")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")
 _HMAC_ENV = re.compile(
