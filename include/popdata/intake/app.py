@@ -105,8 +105,6 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
     async def _too_large(self, scope: Scope, send: Send) -> None:
-        state = scope.setdefault("state", {})
-        state["too_large"] = True
         try:
             store.record_refusal(_engine(), outcome="too_large", channel=_channel(scope))
         except Exception:  # the refusal stands even when the audit cannot be written
