@@ -522,6 +522,28 @@ def test_an_unreadable_body_or_client_id_is_refused(warehouse: Warehouse) -> Non
     assert outcomes(warehouse) == ["invalid"] * 7
 
 
+def test_the_form_refuses_another_villages_region_on_its_field(warehouse: Warehouse) -> None:
+    """The form's 村(居) field starts as the clerk's village; another village's code or name typed
+    there is refused under that field, the clerk's own village's name is taken."""
+    token = warehouse.issue()
+    client = app_client()
+    sign_in(client, token)
+    client_id = open_form(client, "death")
+    form = client.get("/report/death").text
+    assert re.search(r'name="region_code"[^>]*value="' + VILLAGE + '"', form)
+    other = client.post(
+        "/report/death", data={**form_data("death", client_id, DEATH), "region_code": OTHER_VILLAGE}
+    )
+    assert other.status_code == 422
+    assert field_error(other.text, "region_code") == reports.MESSAGES_ZH["region_outside_village"]
+    assert stored_reports(warehouse) == []
+    own = client.post(
+        "/report/death", data={**form_data("death", client_id, DEATH), "region_code": "门城社区"}
+    )
+    assert own.status_code == 200 and REPORT_NO_ATTR.search(own.text)
+    assert [r.fields["region_code"] for r in stored_reports(warehouse)] == [VILLAGE]
+
+
 def test_the_form_shows_each_refusal_under_its_field(warehouse: Warehouse) -> None:
     """A refused form comes back with status 422, the message under each refused field, the values
     as typed and the same client id; nothing is stored until the clerk corrects it."""

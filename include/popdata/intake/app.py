@@ -264,6 +264,10 @@ def create_app(*, clock: Callable[[], datetime] | None = None) -> FastAPI:
             database = f"unavailable: {type(exc).__name__}"
         return JSONResponse({"status": "ok", "warehouse": database})
 
+    def village_of(clerk: Clerk) -> str | None:
+        with _engine().connect() as conn:
+            return resolver.village_name(conn, clerk.village_code)
+
     # --- the form -------------------------------------------------------------------------
 
     @app.get("/", response_class=HTMLResponse)
@@ -327,6 +331,7 @@ def create_app(*, clock: Callable[[], datetime] | None = None) -> FastAPI:
             errors={},
             client_id=uuid.uuid4().hex,
             clerk=clerk,
+            village=village_of(clerk),
             today=store.beijing_date(now()).isoformat(),
         )
 
@@ -384,6 +389,7 @@ def create_app(*, clock: Callable[[], datetime] | None = None) -> FastAPI:
             errors={f: reports.MESSAGES_ZH.get(c, c) for f, c in outcome.errors.items()},
             client_id=client_id,
             clerk=clerk,
+            village=village_of(clerk),
             today=store.beijing_date(now()).isoformat(),
         )
 
