@@ -178,15 +178,3 @@ def write_pending(engine: sa.Engine, landing: Path, *, limit: int = MAX_REPORTS_
                 if still:
                     written.append(_write(conn, folder, batch.batch_id, batch.file_name, batch.extract_date))
     return written
-
-
-def pending_reports(conn: sa.Connection) -> int:
-    """Accepted reports no written file carries yet."""
-    return int(
-        conn.execute(
-            sa.text(
-                "SELECT count(*) FROM intake.village_reports r LEFT JOIN intake.batches b USING (batch_id)"
-                " WHERE b.dropped_at IS NULL"
-            )
-        ).scalar_one()
-    )

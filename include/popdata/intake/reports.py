@@ -25,7 +25,7 @@ from popdata.config.feeds import Column, Feed, feed_by_id
 from popdata.ingest.read import RawTable
 from popdata.ingest.receipts import REASON_ZH
 from popdata.ingest.rows import REQUIRED_BLANK, Issue, normalise_table
-from popdata.normalize import dates, ids
+from popdata.normalize import ids
 from popdata.normalize.codes import RegionResolver
 
 FEED_ID = "fp__village_reports"
@@ -391,9 +391,3 @@ def _first_per_field(errors: list[FieldError]) -> list[FieldError]:
             seen.add(error.field)
             out.append(error)
     return out
-
-
-def parse_report_date(value: str) -> date | None:
-    """A report date sent by a client (``YYYY-MM-DD`` and the contract's other forms), or None."""
-    parsed = dates.parse_date(value)
-    return parsed.value if parsed.error is None else None
