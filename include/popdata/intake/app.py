@@ -455,7 +455,7 @@ def create_app(*, clock: Callable[[], datetime] | None = None) -> FastAPI:
                     "errors": {
                         "body": {
                             "code": "body_invalid",
-                            "message": "请求体应为 JSON 对象，含 client_id、report_type 与 fields",
+                            "message": reports.MESSAGES_ZH["body_invalid"],
                         }
                     },
                 },
